@@ -1,0 +1,306 @@
+"""Policies as mappings: the four regularizations, network inputs and fixed heuristics (SPEC.md §3).
+
+A regularization turns the raw output ``f`` of a network into an order quantity. It does not
+restrict the policy class, it reparameterizes it:
+
+==========  ==========================================================  ====================
+name        order ``q_t``                                               raw output size
+==========  ==========================================================  ====================
+``none``    ``clip(f, 0, M)``                                           1 (the order)
+``base``    ``clip(f - IP_t, 0, M)``                                    1 (base-stock target)
+``coeff``   ``clip(28 * sum_j clip(f_j, 0, 1) g_j + f_m, 0, M)``        m + 1
+``both``    ``clip(28 * sum_j clip(f_j, 0, 1) g_j + f_m - IP_t, 0, M)`` m + 1
+==========  ==========================================================  ====================
+
+``M`` is ``max_replenish``, ``IP_t`` the inventory position, ``g`` the ``m`` demand features of
+the dataset (``InventoryDataset.coeff_features``). As in the authors' code the ``m`` coefficients
+are clipped to ``[0, 1]`` and the weighted sum is multiplied by 28 (a coefficient reads as a share
+of 28 days of cover of a daily-rate feature); the last output ``f_m`` is an additive bias in units.
+
+New regularizations plug in with :func:`register_regularization`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from deepstock.simulator import Observation
+
+__all__ = [
+    "COVER_DAYS",
+    "REGULARIZATIONS",
+    "ConstantOrder",
+    "NetworkPolicy",
+    "Regularization",
+    "StationaryBaseStock",
+    "TimeDependentBaseStock",
+    "get_regularization",
+    "network_input",
+    "network_input_size",
+    "register_regularization",
+]
+
+#: Days of cover that a Coeff coefficient of 1 buys (the authors' factor 28).
+COVER_DAYS = 28.0
+
+
+class Regularization:
+    """A fixed mapping from a network's raw output to an order quantity.
+
+    Subclasses set :attr:`name`, :attr:`normalized_inputs` and :attr:`uses_coeff_features`, and
+    implement :meth:`output_size` and :meth:`order`.
+
+    Attributes:
+        name: registry key, lower case.
+        normalized_inputs: whether the network sees per-trajectory normalized inputs
+            (features min-max scaled over time, pipeline divided by ``max_replenish``).
+        uses_coeff_features: whether the mapping needs the dataset's demand features ``g(c)``.
+    """
+
+    name: str = ""
+    normalized_inputs: bool = False
+    uses_coeff_features: bool = False
+
+    def output_size(self, n_coeff_features: int) -> int:
+        """Number of raw network outputs, given ``m`` demand features."""
+        raise NotImplementedError
+
+    def order(
+        self, raw: Tensor, observation: Observation, coeff_values: Tensor, max_replenish: float
+    ) -> Tensor:
+        """Order quantities ``(batch,)`` from raw outputs ``(batch, output_size)``.
+
+        ``coeff_values`` is ``(batch, m)``: the demand features ``g(c_t)`` in their own units.
+        """
+        raise NotImplementedError
+
+    def action_bounds(self, max_replenish: float) -> tuple[float, float]:
+        """Range ``(low, high)`` of each raw output as an RL action (SPEC.md §4)."""
+        return (0.0, float(max_replenish))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+
+class NoRegularization(Regularization):
+    """``None``: the network outputs the order itself."""
+
+    name = "none"
+
+    def output_size(self, n_coeff_features: int) -> int:
+        return 1
+
+    def order(self, raw, observation, coeff_values, max_replenish):
+        return raw[:, 0].clamp(0.0, max_replenish)
+
+
+class BaseStockRegularization(Regularization):
+    """``Base``: the network outputs a base-stock target for the inventory position."""
+
+    name = "base"
+
+    def output_size(self, n_coeff_features: int) -> int:
+        return 1
+
+    def order(self, raw, observation, coeff_values, max_replenish):
+        target = raw[:, 0]
+        return (target - observation.inventory_position.to(target.dtype)).clamp(0.0, max_replenish)
+
+
+class CoeffRegularization(Regularization):
+    """``Coeff``: the order is a non-negative combination of the SKU's demand features."""
+
+    name = "coeff"
+    normalized_inputs = True
+    uses_coeff_features = True
+    subtract_position = False
+
+    def output_size(self, n_coeff_features: int) -> int:
+        if n_coeff_features < 1:
+            raise ValueError(
+                f"regularization {self.name!r} needs demand features (coeff_features), the "
+                "dataset has none"
+            )
+        return n_coeff_features + 1
+
+    def action_bounds(self, max_replenish: float) -> tuple[float, float]:
+        return (0.0, 1.0)
+
+    def target(self, raw: Tensor, coeff_values: Tensor) -> Tensor:
+        m = coeff_values.shape[1]
+        weights = raw[:, :m].clamp(0.0, 1.0)
+        cover = COVER_DAYS * (weights * coeff_values.to(raw.dtype)).sum(dim=1)
+        return cover + raw[:, m]
+
+    def order(self, raw, observation, coeff_values, max_replenish):
+        level = self.target(raw, coeff_values)
+        if self.subtract_position:
+            level = level - observation.inventory_position.to(level.dtype)
+        return level.clamp(0.0, max_replenish)
+
+
+class BothRegularization(CoeffRegularization):
+    """``Both``: the Coeff combination is a base-stock target for the inventory position."""
+
+    name = "both"
+    subtract_position = True
+
+
+#: The registry of regularizations by name.
+REGULARIZATIONS: dict[str, Regularization] = {}
+
+
+def register_regularization(regularization: Regularization, *, overwrite: bool = False) -> None:
+    """Make ``regularization`` available under its ``name`` to every method and experiment."""
+    name = regularization.name
+    if not name or name != name.lower():
+        raise ValueError(f"a regularization needs a lower-case name, got {name!r}")
+    if name in REGULARIZATIONS and not overwrite:
+        raise ValueError(f"regularization {name!r} is already registered")
+    REGULARIZATIONS[name] = regularization
+
+
+for _reg in (
+    NoRegularization(),
+    BaseStockRegularization(),
+    CoeffRegularization(),
+    BothRegularization(),
+):
+    register_regularization(_reg)
+
+
+def get_regularization(name: str | Regularization) -> Regularization:
+    """The registered regularization called ``name`` (case-insensitive)."""
+    if isinstance(name, Regularization):
+        return name
+    key = str(name).lower()
+    if key not in REGULARIZATIONS:
+        raise ValueError(
+            f"unknown regularization {name!r}; expected one of {sorted(REGULARIZATIONS)}"
+        )
+    return REGULARIZATIONS[key]
+
+
+# ---------------------------------------------------------------------- network inputs
+def network_input_size(n_features: int, pipeline_width: int) -> int:
+    """Size of the network input ``[c_t, x_t]``: features then pipeline."""
+    return n_features + pipeline_width
+
+
+def network_input(
+    observation: Observation, normalized: bool, max_replenish: float, eps: float = 1e-8
+) -> Tensor:
+    """The network input ``(batch, F + Lmax + 1)`` for an observation (SPEC.md §3).
+
+    Raw ``[c_t, x_t]`` for None and Base. For Coeff and Both (``normalized=True``) the features are
+    min-max normalized over the trajectory's horizon and the pipeline is divided by
+    ``max_replenish``, so that one network serves SKUs of any magnitude.
+    """
+    features = observation.features
+    pipeline = observation.pipeline
+    if normalized:
+        span = observation.feature_max - observation.feature_min
+        features = (features - observation.feature_min) / (span + eps)
+        pipeline = pipeline / max_replenish
+    return torch.cat([features, pipeline], dim=1)
+
+
+class NetworkPolicy(nn.Module):
+    """A network followed by a regularization: a :data:`deepstock.simulator.Policy`.
+
+    Args:
+        network: maps ``(batch, input_size)`` float32 inputs to ``(batch, output_size)`` raw outputs.
+        regularization: the mapping (name or object).
+        max_replenish: order cap, units.
+        coeff_features: indices of the demand features ``g(c)`` in the feature axis.
+    """
+
+    def __init__(
+        self,
+        network: nn.Module,
+        regularization: str | Regularization,
+        max_replenish: float,
+        coeff_features: Sequence[int] = (),
+    ) -> None:
+        super().__init__()
+        self.network = network
+        self.regularization = get_regularization(regularization)
+        self.max_replenish = float(max_replenish)
+        self.coeff_features = tuple(int(i) for i in coeff_features)
+        # validates that the dataset has what the mapping needs
+        self.output_size = self.regularization.output_size(len(self.coeff_features))
+
+    def raw_output(self, observation: Observation) -> Tensor:
+        inputs = network_input(
+            observation, self.regularization.normalized_inputs, self.max_replenish
+        )
+        param = next(self.network.parameters(), None)
+        dtype = param.dtype if param is not None else torch.float32
+        return self.network(inputs.to(dtype))
+
+    def forward(self, observation: Observation) -> Tensor:
+        raw = self.raw_output(observation)
+        coeff_values = observation.features[:, list(self.coeff_features)]
+        order = self.regularization.order(raw, observation, coeff_values, self.max_replenish)
+        return order.to(observation.pipeline.dtype)
+
+
+# ---------------------------------------------------------------------- heuristics
+def _per_trajectory(values: Tensor, observation: Observation) -> Tensor:
+    values = values.to(device=observation.pipeline.device, dtype=observation.pipeline.dtype)
+    return values[observation.index] if values.ndim >= 1 and values.shape[0] > 1 else values
+
+
+@dataclass
+class ConstantOrder:
+    """Order the same quantity (units) on every order day."""
+
+    quantity: float
+
+    def __call__(self, observation: Observation) -> Tensor:
+        return torch.full_like(observation.inventory_position, float(self.quantity))
+
+
+class StationaryBaseStock:
+    """Order up to a fixed level: ``q = clip(S - IP_t, 0, M)``.
+
+    Args:
+        levels: scalar ``S`` or ``(n,)`` one level per trajectory of the simulated dataset, units.
+    """
+
+    def __init__(self, levels: float | Sequence[float] | np.ndarray | Tensor) -> None:
+        self.levels = torch.as_tensor(np.asarray(levels, dtype=np.float64))
+        if self.levels.ndim > 1:
+            raise ValueError(
+                f"levels must be a scalar or (n,), got shape {tuple(self.levels.shape)}"
+            )
+
+    def __call__(self, observation: Observation) -> Tensor:
+        level = _per_trajectory(self.levels.reshape(-1), observation)
+        return (level - observation.inventory_position).clamp(min=0.0)
+
+
+class TimeDependentBaseStock:
+    """Order up to a level that depends on the day: ``q_t = clip(S_t - IP_t, 0, M)``.
+
+    Args:
+        levels: ``(T,)`` shared by all trajectories, or ``(n, T)`` per trajectory, units.
+    """
+
+    def __init__(self, levels: Sequence[float] | np.ndarray | Tensor) -> None:
+        self.levels = torch.as_tensor(np.asarray(levels, dtype=np.float64))
+        if self.levels.ndim not in (1, 2):
+            raise ValueError(f"levels must be (T,) or (n, T), got shape {tuple(self.levels.shape)}")
+
+    def __call__(self, observation: Observation) -> Tensor:
+        levels = self.levels.to(observation.pipeline.device, observation.pipeline.dtype)
+        if levels.ndim == 1:
+            level = levels[observation.day].expand_as(observation.inventory_position)
+        else:
+            level = levels[observation.index, observation.day]
+        return (level - observation.inventory_position).clamp(min=0.0)
