@@ -52,8 +52,11 @@ from typing import Any
 import numpy as np
 
 from deepstock.data import InventoryDataset
+from deepstock.policies import StationaryBaseStock, TimeDependentBaseStock
+from deepstock.simulator import simulate
 
 __all__ = [
+    "AUTHORS_Z",
     "BaseStockDPSolution",
     "benchmark_losses",
     "critical_fractile_levels",
@@ -272,9 +275,23 @@ def empirical_demand_pmf(demand: np.ndarray) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------- dataset-level benchmarks
-def _setting(dataset: InventoryDataset) -> str:
-    """The synthetic setting of ``dataset`` (``"setting1"`` .. ``"setting4"``) or its name."""
-    return str(dataset.params.get("setting", dataset.name))
+def _process(dataset: InventoryDataset) -> str:
+    """The demand process of ``dataset``: ``"indep"``, ``"ar1"`` or ``"iid"``.
+
+    Read from the generator recorded in ``dataset.params`` (:mod:`deepstock.data`), else from the
+    setting name (``params["setting"]`` or the dataset's name).
+    """
+    generator = dataset.params.get("generator")
+    if generator in ("indep", "ar1", "iid"):
+        return str(generator)
+    setting = str(dataset.params.get("setting", dataset.name))
+    by_setting = {"setting1": "indep", "setting2": "ar1", "setting3": "ar1", "setting4": "iid"}
+    if setting in by_setting:
+        return by_setting[setting]
+    raise ValueError(
+        f"no benchmark is defined for dataset {dataset.name!r}: its params name neither a "
+        "generator ('indep', 'ar1', 'iid') nor a setting ('setting1' .. 'setting4')"
+    )
 
 
 def _shared_constant(values: np.ndarray, name: str) -> int:
@@ -290,25 +307,24 @@ def _shared_constant(values: np.ndarray, name: str) -> int:
 def true_demand_pmf(dataset: InventoryDataset) -> np.ndarray:
     """``(T, M + 1)`` true per-day demand pmf of an INDEP dataset, from its generator parameters.
 
-    Reads ``dataset.params["demand_lower_bounds"]`` (the ``T`` lower bounds ``l_t``) and
-    ``dataset.params["demand_width"]`` (5: demand uniform on ``{l_t, ..., l_t + 4}``).
+    Reads ``dataset.params["lower_bounds"]`` (the ``T`` lower bounds ``l_t``) and
+    ``dataset.params["args"]["span"]`` (5: demand uniform on ``{l_t, ..., l_t + 4}``), as
+    :func:`deepstock.data.generate_indep` records them.
     """
-    try:
-        lower_bounds = dataset.params["demand_lower_bounds"]
-        width = dataset.params["demand_width"]
-    except KeyError as missing:
+    lower_bounds = dataset.params.get("lower_bounds")
+    span = dataset.params.get("args", {}).get("span")
+    if lower_bounds is None or span is None:
         raise ValueError(
-            f"dataset {dataset.name!r} has no {missing} in its params: the true-distribution DP "
-            "needs an INDEP dataset from deepstock.data (params 'demand_lower_bounds' and "
-            "'demand_width')"
-        ) from None
+            f"dataset {dataset.name!r} lacks params['lower_bounds'] or params['args']['span']: "
+            "the true-distribution DP needs an INDEP dataset from deepstock.data.generate_indep"
+        )
     lower_bounds = np.asarray(lower_bounds)
     if lower_bounds.shape != (dataset.horizon,):
         raise ValueError(
-            f"params['demand_lower_bounds'] must have shape (T,) = ({dataset.horizon},), "
+            f"params['lower_bounds'] must have shape (T,) = ({dataset.horizon},), "
             f"got {lower_bounds.shape}"
         )
-    return uniform_demand_pmf(lower_bounds, int(width))
+    return uniform_demand_pmf(lower_bounds, int(span))
 
 
 def dp_base_stock_solution(
@@ -355,8 +371,9 @@ def critical_fractile_levels(dataset: InventoryDataset, z: float | None = None) 
     """``(n,)`` stationary base-stock levels ``mean + z * sigma`` of an IID dataset (setting 4).
 
     The level covers one review period's demand (one normal demand per period, landing right
-    after the order). ``sigma`` is each trajectory's own (its context feature ``"sigma"``), the
-    mean is ``dataset.params["demand_mean"]`` (100).
+    after the order). ``sigma`` is each trajectory's own (its context feature ``"demand_std"``),
+    the mean is ``dataset.params["args"]["demand_mean"]`` (100), as
+    :func:`deepstock.data.generate_iid` records them.
 
     Args:
         dataset: an IID dataset from :mod:`deepstock.data`.
@@ -366,21 +383,20 @@ def critical_fractile_levels(dataset: InventoryDataset, z: float | None = None) 
     """
     if z is None:
         z = critical_fractile_z(dataset.holding_cost, dataset.backlog_cost)
-    if "sigma" not in dataset.feature_names:
+    if "demand_std" not in dataset.feature_names:
         raise ValueError(
-            f"dataset {dataset.name!r} has no 'sigma' feature (features: "
+            f"dataset {dataset.name!r} has no 'demand_std' feature (features: "
             f"{list(dataset.feature_names)}); the critical-fractile benchmark needs an IID dataset"
         )
-    if "demand_mean" not in dataset.params:
-        raise ValueError(f"dataset {dataset.name!r} has no 'demand_mean' in its params")
-    sigma = dataset.features[:, 0, dataset.feature_names.index("sigma")]
-    return float(dataset.params["demand_mean"]) + float(z) * sigma
+    demand_mean = dataset.params.get("args", {}).get("demand_mean")
+    if demand_mean is None:
+        raise ValueError(f"dataset {dataset.name!r} has no params['args']['demand_mean']")
+    sigma = dataset.features[:, 0, dataset.feature_names.index("demand_std")]
+    return float(demand_mean) + float(z) * sigma
 
 
 def _split_losses(dataset: InventoryDataset, make_policy: Any, device: str) -> dict[str, float]:
     """Mean trajectory loss of the policy ``make_policy(split_dataset)`` on each split."""
-    from deepstock.simulator import simulate
-
     losses = {}
     for split in ("train", "val", "test"):
         part = dataset.subset(split)
@@ -389,25 +405,32 @@ def _split_losses(dataset: InventoryDataset, make_policy: Any, device: str) -> d
     return losses
 
 
-def benchmark_losses(dataset: InventoryDataset, *, device: str = "cpu") -> list[dict[str, Any]]:
+def benchmark_losses(
+    dataset: InventoryDataset, *, z: float | None = None, device: str = "cpu"
+) -> list[dict[str, Any]]:
     """Train, validation and test losses of each benchmark policy of the dataset's setting.
 
     Each policy is simulated by :func:`deepstock.simulator.simulate` on each split.
+
+    Args:
+        dataset: a synthetic dataset of settings 1-4 (all splits).
+        z: the normal quantile of the setting-4 critical fractile; ``None`` (default) takes the
+            exact quantile of ``b / (b + h)``, :data:`AUTHORS_Z` reproduces the authors' numbers.
+        device: the simulator's device.
 
     Returns:
         One JSON-serializable dict per benchmark policy with ``"policy"`` (its name),
         ``"train_loss"``, ``"val_loss"``, ``"test_loss"`` and the policy's parameters:
         setting 1 gives ``"dp_true"`` and ``"dp_empirical"`` (with ``"expected_loss"``, the DP's
-        own expected trajectory loss, and ``"levels"``, the base-stock level of each order day);
+        own expected trajectory loss, ``"order_days"`` and ``"levels"``, the base-stock level of
+        each of them);
         setting 4 gives ``"critical_fractile"`` (with ``"z"``). AR(1) datasets (settings 2-3)
         give an empty list: their benchmark is DS trained on the test trajectories, computed by
         the experiments (``deepstock run``).
     """
-    from deepstock.policies import StationaryBaseStock, TimeDependentBaseStock
-
-    setting = _setting(dataset)
+    process = _process(dataset)
     results: list[dict[str, Any]] = []
-    if setting == "setting1":
+    if process == "indep":
         for distribution in ("true", "empirical"):
             solution = dp_base_stock_solution(dataset, distribution)
             losses = _split_losses(
@@ -418,22 +441,17 @@ def benchmark_losses(dataset: InventoryDataset, *, device: str = "cpu") -> list[
                     "policy": f"dp_{distribution}",
                     **losses,
                     "expected_loss": solution.expected_loss,
-                    "levels": {
-                        int(day): float(solution.levels[day]) for day in solution.order_days
-                    },
+                    "order_days": solution.order_days.tolist(),
+                    "levels": solution.levels[solution.order_days].tolist(),
                 }
             )
-    elif setting == "setting4":
-        z = critical_fractile_z(dataset.holding_cost, dataset.backlog_cost)
+    elif process == "iid":
+        if z is None:
+            z = critical_fractile_z(dataset.holding_cost, dataset.backlog_cost)
         losses = _split_losses(
             dataset, lambda part: StationaryBaseStock(critical_fractile_levels(part, z)), device
         )
-        results.append({"policy": "critical_fractile", **losses, "z": z})
-    elif setting in ("setting2", "setting3"):
-        pass  # DS trained on the test trajectories: computed by the experiments module
-    else:
-        raise ValueError(
-            f"no benchmark is defined for dataset {dataset.name!r} (setting {setting!r}); "
-            "expected one of setting1 .. setting4"
-        )
+        results.append({"policy": "critical_fractile", **losses, "z": float(z)})
+    # AR(1) (settings 2-3): no benchmark here; DS trained on the test trajectories is computed
+    # by the experiments module.
     return results
