@@ -1,0 +1,195 @@
+"""The ``deepstock`` command line.
+
+Each subcommand lives in one ``_add_<command>(subparsers)`` function that builds its parser and
+sets ``handler`` to the function that runs it; :func:`main` parses and dispatches. To add a
+command, write ``_add_<command>`` and ``_run_<command>`` and list ``_add_<command>`` in
+:data:`_COMMANDS`. A handler returns the exit status; bad input goes through
+``parser.error`` (message on stderr, exit status 2, as argparse does for syntax errors).
+
+Commands:
+    generate: draw a dataset of settings 1-4 and write it to a folder (SPEC.md section 6).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from deepstock.data import (
+    DATA_FILE,
+    META_FILE,
+    SETTINGS,
+    STREAMS,
+    dataset_name,
+    default_datasets_dir,
+    make_setting,
+    save_dataset,
+)
+
+__all__ = ["build_parser", "main"]
+
+
+def _positive_int(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+
+
+# ---- generate --------------------------------------------------------------------------------
+
+# Options of `generate` -> the generator argument they set, and the settings they apply to.
+_GENERATE_OPTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "n": ("n_skus", ("setting4",)),
+    "horizon": ("horizon_periods", ("setting4",)),
+    "test_repeats": ("test_repeats", ("setting4",)),
+    "days": ("horizon", ("setting1", "setting2", "setting3")),
+    "train_size": ("train_size", ("setting1", "setting2", "setting3")),
+    "val_size": ("val_size", ("setting1", "setting2", "setting3")),
+    "test_size": ("test_size", ("setting1", "setting2", "setting3")),
+    "lead_time": ("lead_time", SETTINGS),
+    "review_period": ("review_period", SETTINGS),
+}
+
+
+def _add_generate(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "generate",
+        help="draw the dataset of a synthetic setting and write it to a folder",
+        description=(
+            "Draw the dataset of setting1 (INDEP), setting2 / setting3 (AR(1), 10 or 5 "
+            "training trajectories) or setting4 (IID, needs --n and --horizon) and write it as "
+            f"{DATA_FILE} and {META_FILE} (format in data/README.md). The authors' stream "
+            "reproduces the paper's trajectories draw for draw; the fresh stream draws new "
+            "ones from the same distributions."
+        ),
+    )
+    parser.add_argument("setting", choices=SETTINGS, help="which setting to draw")
+    parser.add_argument(
+        "--stream",
+        choices=STREAMS,
+        default="authors",
+        help="random stream: the authors' draws or fresh ones (default: authors)",
+    )
+    parser.add_argument(
+        "--seed", type=_non_negative_int, default=42, help="seed of the stream (default: 42)"
+    )
+    parser.add_argument(
+        "--n", type=_positive_int, help="setting4: number of SKUs N (the paper: 5, 10, 20)"
+    )
+    parser.add_argument(
+        "--horizon",
+        type=_positive_int,
+        help="setting4: horizon H in review periods, T = (P + L) + P*H days "
+        "(the paper: 2, 8, 16, 32, 64)",
+    )
+    parser.add_argument(
+        "--test-repeats",
+        type=_positive_int,
+        help="setting4: test trajectories per SKU (default: 100)",
+    )
+    parser.add_argument(
+        "--days", type=_positive_int, help="settings 1-3: days T per trajectory (default: 31)"
+    )
+    parser.add_argument(
+        "--train-size", type=_positive_int, help="settings 1-3: training trajectories"
+    )
+    parser.add_argument("--val-size", type=_positive_int, help="settings 1-3: validation ones")
+    parser.add_argument(
+        "--test-size", type=_positive_int, help="settings 1-3: test trajectories (default: 100)"
+    )
+    parser.add_argument(
+        "--lead-time", type=_non_negative_int, help="lead time L >= 0 in days (default: 1)"
+    )
+    parser.add_argument(
+        "--review-period",
+        type=_positive_int,
+        help="review period P >= 1 in days (default: 2)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="folder to write (default: data/datasets/<name>, where <name> is the setting for "
+        "the authors' default and describes the options otherwise)",
+    )
+    parser.set_defaults(handler=_run_generate, command_parser=parser)
+
+
+def _run_generate(args: argparse.Namespace) -> int:
+    parser: argparse.ArgumentParser = args.command_parser
+    overrides: dict[str, Any] = {}
+    for option, (argument, settings) in _GENERATE_OPTIONS.items():
+        value = getattr(args, option)
+        if value is None:
+            continue
+        if args.setting not in settings:
+            flag = "--" + option.replace("_", "-")
+            parser.error(f"{flag} applies to {', '.join(settings)}, not {args.setting}")
+        overrides[argument] = value
+    if args.setting == "setting4" and (args.n is None or args.horizon is None):
+        parser.error("setting4 needs --n (number of SKUs) and --horizon (review periods H)")
+
+    try:
+        dataset = make_setting(args.setting, stream=args.stream, seed=args.seed, **overrides)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.out is not None:
+        folder = args.out
+    else:
+        root = default_datasets_dir() or Path("data") / "datasets"
+        folder = root / dataset_name(args.setting, stream=args.stream, seed=args.seed, **overrides)
+    save_dataset(dataset, folder)
+    sizes = ", ".join(f"{count} {split}" for split, count in dataset.split_sizes().items())
+    print(
+        f"wrote {folder}/{DATA_FILE} and {META_FILE}: dataset {dataset.name!r}, "
+        f"{dataset.n_trajectories} trajectories ({sizes}) x {dataset.horizon} days"
+    )
+    return 0
+
+
+# ---- dispatch --------------------------------------------------------------------------------
+
+_COMMANDS: tuple[Callable[[Any], None], ...] = (_add_generate,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``deepstock`` parser with every subcommand of :data:`_COMMANDS`."""
+    parser = argparse.ArgumentParser(
+        prog="deepstock",
+        description="DeepStock companion: datasets, training and experiments of the paper.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add_command in _COMMANDS:
+        add_command(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit status.
+
+    Bad input raises ``SystemExit(2)`` with a message on stderr, as argparse does.
+    """
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
