@@ -9,12 +9,16 @@ import pytest
 import torch
 
 from deepstock.benchmarks import (
+    AUTHORS_Z,
+    benchmark_losses,
+    critical_fractile_levels,
     critical_fractile_z,
+    dp_base_stock_solution,
     empirical_demand_pmf,
     solve_base_stock_dp,
     uniform_demand_pmf,
 )
-from deepstock.data import InventoryDataset
+from deepstock.data import InventoryDataset, make_setting
 from deepstock.policies import TimeDependentBaseStock
 from deepstock.simulator import simulate
 
@@ -286,6 +290,84 @@ def test_critical_fractile_z_is_the_normal_quantile():
     assert critical_fractile_z(0.5, 0.5) == pytest.approx(0.0, abs=1e-12)
     with pytest.raises(ValueError, match="holding_cost"):
         critical_fractile_z(0.0, 0.9)
+
+
+# ---------------------------------------------------------------------- the paper's datasets
+def test_authors_setting1_empirical_dp_has_the_papers_benchmark_loss():
+    dataset = make_setting("setting1", stream="authors")
+    results = {row["policy"]: row for row in benchmark_losses(dataset)}
+    assert list(results) == ["dp_true", "dp_empirical"]
+    # SPEC.md section 6: the DP on the training trajectories' empirical frequencies, simulated on
+    # the 100 test trajectories, has test loss 0.8670 (the paper's implied benchmark).
+    assert round(results["dp_empirical"]["test_loss"], 4) == 0.8670
+    # The true-distribution DP: its test loss is near its own expectation (100 trajectories) and
+    # is the project's benchmark (regression values of the authors' stream).
+    true = results["dp_true"]
+    assert abs(true["test_loss"] - true["expected_loss"]) < 0.02
+    assert round(true["test_loss"], 4) == 0.8592
+    assert round(true["val_loss"], 4) == 0.8789
+    assert round(true["expected_loss"], 4) == 0.8543
+    assert true["order_days"] == list(range(2, 30, 2))
+    for row in results.values():
+        assert set(row) >= {"policy", "train_loss", "val_loss", "test_loss"}
+
+
+def test_empirical_dp_reads_only_the_training_trajectories():
+    dataset = make_setting("setting1", stream="fresh", seed=3)
+    solution = dp_base_stock_solution(dataset, "empirical")
+    train = dataset.subset("train")
+    alone = solve_base_stock_dp(
+        empirical_demand_pmf(train.demand),
+        review_period=2,
+        lead_time=1,
+        holding_cost=0.1,
+        backlog_cost=0.9,
+        max_replenish=100,
+    )
+    assert np.array_equal(solution.levels, alone.levels)
+    # The true DP of a fresh dataset uses its own recorded lower bounds.
+    true = dp_base_stock_solution(dataset, "true")
+    lower = np.asarray(dataset.params["lower_bounds"])
+    assert true.expected_loss > 0
+    assert np.isfinite(true.levels[true.order_days]).all()
+    assert (true.levels[true.order_days] >= lower[true.order_days]).all()
+
+
+@pytest.mark.parametrize(
+    ("n_skus", "horizon_periods", "authors_test_loss"), [(5, 2, 2.36687), (10, 16, 2.27117)]
+)
+def test_authors_iid_critical_fractile_reference_numbers(
+    n_skus, horizon_periods, authors_test_loss
+):
+    dataset = make_setting("setting4", n_skus=n_skus, horizon_periods=horizon_periods)
+    (authors,) = benchmark_losses(dataset, z=AUTHORS_Z)
+    assert authors["policy"] == "critical_fractile"
+    assert authors["z"] == AUTHORS_Z
+    assert authors["test_loss"] == pytest.approx(authors_test_loss, abs=5e-6)
+    # The exact quantile (the default) moves the loss by less than 1e-4.
+    (exact,) = benchmark_losses(dataset)
+    assert exact["z"] == pytest.approx(1.2815515655446004)
+    assert exact["test_loss"] == pytest.approx(authors_test_loss, abs=1e-4)
+
+
+def test_critical_fractile_levels_are_per_trajectory():
+    dataset = make_setting("setting4", n_skus=3, horizon_periods=2, test_repeats=2)
+    levels = critical_fractile_levels(dataset.subset("test"), z=1.0)
+    sigma = np.asarray(dataset.params["sku_parameters"]["std"])
+    assert np.allclose(levels, 100.0 + np.repeat(sigma, 2))
+
+
+def test_ar1_settings_have_no_benchmark_here():
+    assert benchmark_losses(make_setting("setting3")) == []
+
+
+def test_benchmarks_of_the_wrong_setting_are_rejected():
+    with pytest.raises(ValueError, match="lower_bounds"):
+        dp_base_stock_solution(make_setting("setting2"), "true")
+    with pytest.raises(ValueError, match="demand_std"):
+        critical_fractile_levels(make_setting("setting1"))
+    with pytest.raises(ValueError, match="distribution"):
+        dp_base_stock_solution(make_setting("setting1"), "exact")
 
 
 @pytest.fixture(autouse=True)
