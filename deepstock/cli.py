@@ -8,11 +8,13 @@ command, write ``_add_<command>`` and ``_run_<command>`` and list ``_add_<comman
 
 Commands:
     generate: draw a dataset of settings 1-4 and write it to a folder (SPEC.md section 6).
+    benchmark: losses of the optimal benchmark policies of a setting (SPEC.md section 7).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -164,9 +166,111 @@ def _run_generate(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- benchmark -------------------------------------------------------------------------------
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"must be finite, got {text!r}")
+    return value
+
+
+def _add_benchmark(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "benchmark",
+        help="losses of the optimal benchmark policies of a setting",
+        description=(
+            "Simulate the benchmark policies of a synthetic setting (SPEC.md section 7) on its "
+            "training, validation and test trajectories and print their losses. setting1: the "
+            "exact DP base-stock policy with the true demand distributions (dp_true) and with "
+            "the training trajectories' empirical frequencies (dp_empirical, the authors' "
+            "benchmark); setting4: the critical-fractile base stock (needs --n and --horizon). "
+            "setting2 / setting3 (AR(1)) have no closed-form benchmark: it is DS trained on the "
+            "test trajectories, computed by the experiments (deepstock run)."
+        ),
+    )
+    parser.add_argument("setting", choices=SETTINGS, help="which setting")
+    parser.add_argument(
+        "--stream",
+        choices=STREAMS,
+        default="authors",
+        help="random stream of the dataset: the authors' draws or fresh ones (default: authors)",
+    )
+    parser.add_argument(
+        "--seed", type=_non_negative_int, default=42, help="seed of the stream (default: 42)"
+    )
+    parser.add_argument(
+        "--n", type=_positive_int, help="setting4: number of SKUs N (the paper: 5, 10, 20)"
+    )
+    parser.add_argument(
+        "--horizon",
+        type=_positive_int,
+        help="setting4: horizon H in review periods (the paper: 2, 8, 16, 32, 64)",
+    )
+    parser.add_argument(
+        "--z",
+        type=_finite_float,
+        help="setting4: normal quantile of the critical fractile (default: the exact quantile "
+        "of b/(b+h), 1.28155; the authors used 1.282)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON list with one object per benchmark policy instead of a table",
+    )
+    parser.set_defaults(handler=_run_benchmark, command_parser=parser)
+
+
+def _run_benchmark(args: argparse.Namespace) -> int:
+    from deepstock.benchmarks import benchmark_losses
+
+    parser: argparse.ArgumentParser = args.command_parser
+    overrides: dict[str, Any] = {}
+    if args.setting == "setting4":
+        if args.n is None or args.horizon is None:
+            parser.error("setting4 needs --n (number of SKUs) and --horizon (review periods H)")
+        overrides = {"n_skus": args.n, "horizon_periods": args.horizon}
+    else:
+        for flag, value in (("--n", args.n), ("--horizon", args.horizon), ("--z", args.z)):
+            if value is not None:
+                parser.error(f"{flag} applies to setting4, not {args.setting}")
+    try:
+        dataset = make_setting(args.setting, stream=args.stream, seed=args.seed, **overrides)
+        results = benchmark_losses(dataset, z=args.z)
+    except ValueError as error:
+        parser.error(str(error))
+
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    if not results:
+        print(
+            f"{dataset.name}: no closed-form benchmark for the AR(1) settings; the benchmark is "
+            "DS trained on the test trajectories, computed by the experiments (deepstock run)."
+        )
+        return 0
+    print(f"benchmark losses on {dataset.name} (mean per-day loss per trajectory)")
+    print(f"{'policy':<20}{'train':>10}{'val':>10}{'test':>10}  notes")
+    for row in results:
+        notes = []
+        if "expected_loss" in row:
+            notes.append(f"DP expected loss {row['expected_loss']:.4f}")
+        if "z" in row:
+            notes.append(f"z = {row['z']:.5f}")
+        print(
+            f"{row['policy']:<20}{row['train_loss']:>10.4f}{row['val_loss']:>10.4f}"
+            f"{row['test_loss']:>10.4f}  {'; '.join(notes)}"
+        )
+    return 0
+
+
 # ---- dispatch --------------------------------------------------------------------------------
 
-_COMMANDS: tuple[Callable[[Any], None], ...] = (_add_generate,)
+_COMMANDS: tuple[Callable[[Any], None], ...] = (_add_generate, _add_benchmark)
 
 
 def build_parser() -> argparse.ArgumentParser:

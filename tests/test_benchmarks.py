@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from deepstock.benchmarks import (
     solve_base_stock_dp,
     uniform_demand_pmf,
 )
+from deepstock.cli import main
 from deepstock.data import InventoryDataset, make_setting
 from deepstock.policies import TimeDependentBaseStock
 from deepstock.simulator import simulate
@@ -376,3 +378,42 @@ def _single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+# ---------------------------------------------------------------------- command line
+def test_cli_benchmark_json_names_each_policy(capsys):
+    assert main(["benchmark", "setting1", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["policy"] for row in rows] == ["dp_true", "dp_empirical"]
+    assert round(rows[1]["test_loss"], 4) == 0.8670
+    assert (
+        main(["benchmark", "setting4", "--n", "5", "--horizon", "2", "--z", "1.282", "--json"]) == 0
+    )
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["policy"] == "critical_fractile"
+    assert row["test_loss"] == pytest.approx(2.36687, abs=5e-6)
+
+
+def test_cli_benchmark_table_and_ar1_message(capsys):
+    assert main(["benchmark", "setting1"]) == 0
+    table = capsys.readouterr().out
+    assert "dp_true" in table and "dp_empirical" in table and "0.8670" in table
+    assert main(["benchmark", "setting2"]) == 0
+    assert "DS trained on the test trajectories" in capsys.readouterr().out
+    assert main(["benchmark", "setting3", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["benchmark", "setting4", "--n", "5"], "--horizon"),
+        (["benchmark", "setting1", "--horizon", "3"], "applies to setting4"),
+        (["benchmark", "setting4", "--n", "5", "--horizon", "2", "--z", "nan"], "finite"),
+    ],
+)
+def test_cli_benchmark_rejects_bad_options(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
