@@ -223,6 +223,8 @@ class InventorySimulator:
             raise ValueError("lead_time must be >= 0")
         if features is None:
             features = torch.zeros(batch, horizon, 0, dtype=dtype, device=self.device)
+        if isinstance(features, np.ndarray) and not features.flags.writeable:
+            features = features.copy()  # torch refuses read-only arrays (e.g. broadcast views)
         features = torch.as_tensor(features, dtype=dtype, device=self.device)
         if features.ndim != 3 or features.shape[:2] != (batch, horizon):
             raise ValueError(
@@ -323,12 +325,12 @@ class InventorySimulator:
         )
 
     def advance_day(
-        self, day: int, pipeline: Tensor, order: Tensor | None, index: Tensor | None = None
+        self, day: int | Tensor, pipeline: Tensor, order: Tensor | None, index: Tensor | None = None
     ) -> DayOutcome:
         """Simulate day ``day`` (SPEC.md section 1, events 1-4) for the rows ``index``.
 
         Args:
-            day: ``0 <= day < T``.
+            day: ``0 <= day < T``, an int or a ``(batch,)`` int64 tensor (rows at different days).
             pipeline: ``(batch, Lmax + 1)`` state at the start of the day.
             order: ``(batch,)`` requested order in units, or ``None`` for no order. It is zeroed
                 where ``day`` is not an order day and clipped to ``[0, max_replenish]``.
@@ -336,14 +338,32 @@ class InventorySimulator:
 
         Differentiable in ``order`` and ``pipeline`` (no in-place operations on them).
         """
-        idx = self.index if index is None else index
-        demand = self.demand[idx, day]
+        if index is None and isinstance(day, int):
+            rows = slice(None)
+        else:
+            rows = self.index if index is None else index
+        return self._advance(
+            pipeline,
+            order,
+            self.demand[rows, day],
+            self.order_days[rows, day],
+            self.arrival_slot[rows, day],
+        )
+
+    def _advance(
+        self,
+        pipeline: Tensor,
+        order: Tensor | None,
+        demand: Tensor,
+        order_day: Tensor,
+        arrival_slot: Tensor,
+    ) -> DayOutcome:
+        """One day on already-selected ``(batch,)`` demand, order-day mask and arrival slots."""
         if order is None:
             placed = torch.zeros_like(demand)
         else:
-            placed = order.to(self.dtype).clamp(0.0, self.max_replenish)
-            placed = torch.where(self.order_days[idx, day], placed, torch.zeros_like(placed))
-            pipeline = pipeline + placed[:, None] * self.arrival_slot[idx, day]
+            placed = order.to(self.dtype).clamp(0.0, self.max_replenish) * order_day
+            pipeline = pipeline + placed[:, None] * arrival_slot
         on_hand = pipeline[:, 0]
         sales = torch.minimum(demand, on_hand.clamp(min=0.0))
         if self.lost_sales:
@@ -353,13 +373,10 @@ class InventorySimulator:
             lost = torch.zeros_like(demand)
             end_inventory = on_hand - demand
         if self.pipeline_width > 1:
-            next_pipeline = torch.cat(
-                [
-                    (end_inventory + pipeline[:, 1])[:, None],
-                    pipeline[:, 2:],
-                    torch.zeros_like(end_inventory)[:, None],
-                ],
-                dim=1,
+            # shift left: tomorrow's on hand is today's end inventory plus tomorrow's arrival
+            next_pipeline = torch.nn.functional.pad(pipeline[:, 1:], (0, 1))
+            next_pipeline = next_pipeline + torch.nn.functional.pad(
+                end_inventory[:, None], (0, self.pipeline_width - 1)
             )
         else:
             next_pipeline = end_inventory[:, None]
@@ -384,17 +401,39 @@ class InventorySimulator:
             return self._rollout(policy, index)
 
     def _rollout(self, policy: Policy | None, index: Tensor | None) -> Rollout:
-        idx = self.index if index is None else index
+        if index is None:
+            idx = self.index
+            demand, order_days, arrival_slot = self.demand, self.order_days, self.arrival_slot
+            features, feature_min, feature_max = self.features, self.feature_min, self.feature_max
+        else:
+            # gather the rows once; the day loop below only slices views
+            idx = index
+            demand, order_days = self.demand[idx], self.order_days[idx]
+            arrival_slot, features = self.arrival_slot[idx], self.features[idx]
+            feature_min, feature_max = self.feature_min[idx], self.feature_max[idx]
         pipeline = self.initial_pipeline(idx)
-        any_order_day = self.order_days[idx].any(dim=0).tolist()
+        any_order_day = order_days.any(dim=0).tolist()
         zeros = torch.zeros(idx.shape[0], dtype=self.dtype, device=self.device)
         orders, positions, ends, losts, sales = [], [], [], [], []
         for day in range(self.horizon):
-            positions.append(pipeline.sum(dim=1))
+            position = pipeline.sum(dim=1)
+            positions.append(position)
             order = None
             if policy is not None and any_order_day[day]:
-                order = policy(self.observe(day, pipeline, idx))
-            outcome = self.advance_day(day, pipeline, order, idx)
+                observation = Observation(
+                    day=day,
+                    pipeline=pipeline,
+                    inventory_position=position,
+                    features=features[:, day],
+                    feature_min=feature_min,
+                    feature_max=feature_max,
+                    index=idx,
+                    order_day=order_days[:, day],
+                )
+                order = policy(observation)
+            outcome = self._advance(
+                pipeline, order, demand[:, day], order_days[:, day], arrival_slot[:, day]
+            )
             pipeline = outcome.next_pipeline
             orders.append(outcome.order if order is not None else zeros)
             ends.append(outcome.end_inventory)
