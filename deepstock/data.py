@@ -985,7 +985,9 @@ def _name_value(value: Any) -> str:
     return re.sub(r"[^A-Za-z0-9.]+", "", str(value))
 
 
-def dataset_name(setting: str, *, stream: str = "authors", seed: int = 42, **overrides: Any) -> str:
+def dataset_name(
+    setting: str, /, *, stream: str = "authors", seed: int = 42, **overrides: Any
+) -> str:
     """The folder name of a generated dataset: the setting, then what differs from its default.
 
     The authors' default datasets are named after their setting (``"setting1"``); setting 4 is
@@ -1021,7 +1023,7 @@ def dataset_name(setting: str, *, stream: str = "authors", seed: int = 42, **ove
 
 
 def make_setting(
-    name: str, *, stream: str = "authors", seed: int = 42, **overrides: Any
+    name: str, /, *, stream: str = "authors", seed: int = 42, **overrides: Any
 ) -> InventoryDataset:
     """The dataset of a synthetic setting of the paper (SPEC.md section 6).
 
@@ -1323,9 +1325,9 @@ def load_dataset(folder: str | os.PathLike[str]) -> InventoryDataset:
 
     demand = table(parsed["demand"])
     lead_time = table(parsed["lead_time"])
-    features = np.stack([table(parsed[name]) for name in feature_names], axis=-1).reshape(
-        n, horizon, len(feature_names)
-    )
+    features = np.zeros((n, horizon, len(feature_names)))
+    for index, name in enumerate(feature_names):
+        features[:, :, index] = table(parsed[name])
     try:
         _check_values(
             demand=demand,
@@ -1386,6 +1388,7 @@ def default_datasets_dir() -> Path | None:
 
 def load_setting(
     name: str,
+    /,
     *,
     stream: str = "authors",
     seed: int = 42,
@@ -1407,11 +1410,17 @@ def load_setting(
     if root is not None and (root / folder_name / META_FILE).is_file():
         dataset = load_dataset(root / folder_name)
         params = dataset.params
+        # Every generator argument must be the one asked for: the overrides, else the
+        # setting's defaults (arguments whose default is None are resolved by the generator).
+        wanted_args = {**_generator_defaults(name), **overrides}
+        recorded_args = params.get("args", {})
+        keys = [key for key in recorded_args if wanted_args.get(key) is not None]
+        keys += [key for key in overrides if key not in keys and key != "name"]
         recorded = {"setting": params.get("setting"), "stream": params.get("stream")}
         recorded["seed"] = params.get("seed")
-        recorded.update({key: params.get("args", {}).get(key) for key in overrides})
+        recorded.update({key: recorded_args.get(key) for key in keys})
         wanted = {"setting": name, "stream": stream, "seed": seed}
-        wanted.update({key: _normalized(value) for key, value in overrides.items()})
+        wanted.update({key: _normalized(wanted_args[key]) for key in keys})
         if recorded != wanted:
             raise ValueError(
                 f"{root / folder_name}: was generated with {recorded}, not {wanted}; "
