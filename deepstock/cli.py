@@ -9,6 +9,7 @@ command, write ``_add_<command>`` and ``_run_<command>`` and list ``_add_<comman
 Commands:
     generate: draw a dataset of settings 1-4 and write it to a folder (SPEC.md section 6).
     benchmark: losses of the optimal benchmark policies of a setting (SPEC.md section 7).
+    bench: performance figures (simulator throughput, DP time).
 """
 
 from __future__ import annotations
@@ -268,9 +269,69 @@ def _run_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- bench ------------------------------------------------------------------------------------
+
+
+def _add_bench(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="measure the simulator's throughput and the setting-1 DP's time",
+        description=(
+            "Measure the batched simulator in its no-grad and differentiable modes "
+            "(trajectory-days per second, setting-1-like demand) and the wall time of the exact "
+            "setting-1 DP. Figures depend on the machine and its load: they are reported, "
+            "not checked."
+        ),
+    )
+    parser.add_argument(
+        "--batches",
+        type=_positive_int,
+        nargs="+",
+        default=[1, 10_000],
+        help="batch sizes (trajectories per rollout) to measure (default: 1 10000)",
+    )
+    parser.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
+    parser.add_argument(
+        "--min-seconds", type=float, default=1.0, help="measure each case this long (default: 1)"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(handler=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from deepstock.perf import dp_timing, simulator_throughput
+
+    try:
+        simulator = [
+            simulator_throughput(
+                batch,
+                differentiable=differentiable,
+                device=args.device,
+                min_seconds=args.min_seconds,
+            )
+            for differentiable in (False, True)
+            for batch in args.batches
+        ]
+    except ValueError as error:
+        print(f"deepstock bench: error: {error}", file=sys.stderr)
+        return 2
+    report = {"simulator": simulator, "dp": dp_timing()}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for row in simulator:
+        print(
+            f"simulator {row['mode']:>24}  batch {row['batch']:>6}  "
+            f"{row['trajectory_days_per_s']:>14,.0f} trajectory-days/s"
+        )
+    for name, seconds in report["dp"].items():
+        print(f"{name:<34} {1e3 * seconds:.2f} ms")
+    return 0
+
+
 # ---- dispatch --------------------------------------------------------------------------------
 
-_COMMANDS: tuple[Callable[[Any], None], ...] = (_add_generate, _add_benchmark)
+_COMMANDS: tuple[Callable[[Any], None], ...] = (_add_generate, _add_benchmark, _add_bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
