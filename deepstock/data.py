@@ -1188,7 +1188,12 @@ def _parse_column(path: Path, column: str, texts: list[str], kind: str) -> np.nd
                 raise ValueError(
                     f"{path}: column {column!r} must hold integers (line {line} has {text!r})"
                 )
-        return np.array(texts, dtype=np.int64) if texts else np.zeros(0, dtype=np.int64)
+        try:
+            return np.array(texts, dtype=np.int64) if texts else np.zeros(0, dtype=np.int64)
+        except OverflowError:
+            raise ValueError(
+                f"{path}: column {column!r} holds an integer outside the int64 range"
+            ) from None
     try:
         # Python's float() rounds correctly, so repr-written numbers come back bit for bit.
         return np.array([float(text) for text in texts], dtype=np.float64)

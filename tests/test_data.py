@@ -510,6 +510,10 @@ CSV_ERRORS = {
     "repeated column": (lambda h, r: (h + ",level", [x + ",1" for x in r]), "repeated columns"),
     "ragged row": (lambda h, r: (h, [*r[:2], r[2] + ",9", *r[3:]]), "line 4 has 10 fields"),
     "float day": (lambda h, r: (h, _set_field(r, 1, "day", "1.5")), "column 'day' must hold int"),
+    "huge sku_id": (
+        lambda h, r: (h, _set_field(r, 0, "sku_id", "9" * 20)),
+        "column 'sku_id' holds an integer outside the int64 range",
+    ),
     "text demand": (
         lambda h, r: (h, _set_field(r, 4, "demand", "many")),
         "column 'demand' must hold numbers .line 6",
