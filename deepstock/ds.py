@@ -57,7 +57,12 @@ import torch
 from torch import Tensor, nn
 
 from deepstock.data import InventoryDataset
-from deepstock.policies import NetworkPolicy, Regularization, get_regularization
+from deepstock.policies import (
+    NetworkPolicy,
+    Regularization,
+    get_regularization,
+    network_input_size,
+)
 from deepstock.simulator import InventorySimulator, resolve_device
 from deepstock.training import CurvePoint, TrainResult, evaluate_policy, seed_everything
 
@@ -202,7 +207,8 @@ def make_policy(
     """
     reg = get_regularization(regularization)
     n_outputs = reg.output_size(len(dataset.coeff_features))
-    input_size = dataset.features.shape[2] + dataset.max_lead_time + 1
+    # input [c_t, x_t]: every context feature, then the pipeline (max lead time + 1 slots)
+    input_size = network_input_size(dataset.features.shape[2], dataset.max_lead_time + 1)
     low, high = reg.action_bounds(dataset.max_replenish)
     bias = low + settings.initial_action_bias * (high - low)
     network = make_network(input_size, n_outputs, settings.hidden_layers, output_bias=bias)
