@@ -10,6 +10,7 @@ Commands:
     generate: draw a dataset of settings 1-4 and write it to a folder (SPEC.md section 6).
     benchmark: losses of the optimal benchmark policies of a setting (SPEC.md section 7).
     bench: performance figures (simulator throughput, DP time).
+    train: train one (method, regularization) policy and print its losses.
 """
 
 from __future__ import annotations
@@ -329,9 +330,153 @@ def _run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- train ------------------------------------------------------------------------------------
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError as error:
+        raise argparse.ArgumentTypeError(f"cannot parse the value of {key!r}: {error}") from None
+
+
+def _add_setting_options(parser: argparse.ArgumentParser) -> None:
+    """--setting, --stream, --seed of the data and setting4's --n and --horizon."""
+    parser.add_argument("--setting", choices=SETTINGS, required=True, help="which setting")
+    parser.add_argument(
+        "--stream",
+        choices=STREAMS,
+        default="authors",
+        help="random stream of the dataset (default: authors)",
+    )
+    parser.add_argument(
+        "--data-seed",
+        type=_non_negative_int,
+        default=42,
+        help="seed of the dataset's stream (default: 42)",
+    )
+    parser.add_argument("--n", type=_positive_int, help="setting4: number of SKUs N")
+    parser.add_argument("--horizon", type=_positive_int, help="setting4: horizon H in periods")
+
+
+def _setting_dataset(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
+    from deepstock.data import load_setting
+
+    overrides: dict[str, Any] = {}
+    if args.setting == "setting4":
+        if args.n is None or args.horizon is None:
+            parser.error("setting4 needs --n (number of SKUs) and --horizon (review periods H)")
+        overrides = {"n_skus": args.n, "horizon_periods": args.horizon}
+    elif args.n is not None or args.horizon is not None:
+        parser.error(f"--n and --horizon apply to setting4, not {args.setting}")
+    try:
+        return load_setting(args.setting, stream=args.stream, seed=args.data_seed, **overrides)
+    except ValueError as error:
+        parser.error(str(error))
+
+
+def _add_train(subparsers: Any) -> None:
+    from deepstock.policies import REGULARIZATIONS
+    from deepstock.training import METHODS
+
+    parser = subparsers.add_parser(
+        "train",
+        help="train one policy (method x regularization) and print its losses",
+        description=(
+            "Train one policy with DDPG, PPO or DS and a regularization on a setting's training "
+            "trajectories, keep the best validation policy and print its validation and test "
+            "losses (and the gap to the setting's benchmark where it has a closed form). The "
+            "configuration starts from the paper's tuned setting-1 configuration of the pair; "
+            "--config FILE (YAML) and --set KEY=VALUE override it."
+        ),
+    )
+    _add_setting_options(parser)
+    parser.add_argument("--method", choices=sorted(METHODS), required=True, help="DRL method")
+    parser.add_argument(
+        "--reg", choices=sorted(REGULARIZATIONS), required=True, help="regularization"
+    )
+    parser.add_argument("--config", type=Path, help="YAML file of configuration overrides")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one configuration key (repeatable), e.g. --set total_steps=20000",
+    )
+    parser.add_argument("--seed", type=_non_negative_int, default=0, help="training seed")
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA when available), cpu or cuda (default: auto)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.set_defaults(handler=_run_train, command_parser=parser)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from deepstock.benchmarks import benchmark_losses
+    from deepstock.training import load_config_file, train
+
+    parser: argparse.ArgumentParser = args.command_parser
+    dataset = _setting_dataset(args, parser)
+    try:
+        config = load_config_file(args.config) if args.config is not None else {}
+        config.update(dict(args.overrides))
+        result = train(
+            args.method,
+            args.reg,
+            dataset,
+            config,
+            seed=args.seed,
+            device=args.device,
+            progress=not args.no_progress and not args.json,
+        )
+    except ValueError as error:
+        parser.error(str(error))
+    benchmarks = benchmark_losses(dataset)
+    reference = benchmarks[0] if benchmarks else None
+    summary = result.summary()
+    if reference is not None:
+        summary["benchmark"] = {
+            "policy": reference["policy"],
+            "val_loss": reference["val_loss"],
+            "test_loss": reference["test_loss"],
+            "val_gap_pct": 100 * (result.val_loss / reference["val_loss"] - 1),
+            "test_gap_pct": 100 * (result.test_loss / reference["test_loss"] - 1),
+        }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(
+        f"{args.method} / {args.reg} on {dataset.name}, seed {args.seed}, "
+        f"device {result.device}: {result.wall_time_s:.1f} s"
+    )
+    for split in ("train", "val", "test"):
+        metrics = {"train": result.train_metrics, "val": result.val_metrics}.get(
+            split, result.test_metrics
+        )
+        line = f"  {split:<5} loss {metrics['loss']:.4f}"
+        if reference is not None and split != "train":
+            gap = summary["benchmark"][f"{split}_gap_pct"]
+            line += f"  gap {gap:+.2f}% vs {reference['policy']} ({reference[f'{split}_loss']:.4f})"
+        print(line)
+    return 0
+
+
 # ---- dispatch --------------------------------------------------------------------------------
 
-_COMMANDS: tuple[Callable[[Any], None], ...] = (_add_generate, _add_benchmark, _add_bench)
+_COMMANDS: tuple[Callable[[Any], None], ...] = (
+    _add_generate,
+    _add_benchmark,
+    _add_bench,
+    _add_train,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
