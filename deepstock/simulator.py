@@ -464,9 +464,13 @@ def order_windows(review_period: Tensor, lead_time: Tensor, horizon: int) -> tup
     """Start and end days of the loss window of every RL step (one step = one order).
 
     The order of day ``t`` (``t = P, 2P, ...``) first affects day ``t + L_t``; the next order lands
-    on ``t + P + L``. Its window is ``[t + L_t, t + L_t + P)`` restricted to ``[W, T)``. An episode
-    ends with the first step whose next order could no longer land inside the horizon. The windows
-    of one trajectory partition its counted days.
+    on ``t + P + L_{t+P}``. Its window runs from its arrival to the next order's arrival,
+    ``[t + L_t, t + P + L_{t+P})``, restricted to ``[W, T)``; with a constant lead time that is
+    ``[t + L, t + L + P)`` (SPEC.md section 2). With per-day lead times arrivals are replaced by
+    their running maximum, so that windows never overlap (an order that lands no later than an
+    earlier one gets an empty window, its effect is counted with the later one). An episode ends
+    with the first step whose next order could no longer land inside the horizon; the last window
+    runs to the end of the horizon. The windows of one trajectory partition its counted days.
 
     Args:
         review_period: ``(batch,)`` ``P``.
@@ -485,12 +489,16 @@ def order_windows(review_period: Tensor, lead_time: Tensor, horizon: int) -> tup
     order_day = step[None, :] * review_period[:, None]  # (batch, max_steps)
     in_horizon = order_day < horizon
     lead_at_order = torch.gather(lead_time, 1, order_day.clamp(max=horizon - 1))
-    start = torch.maximum(order_day + lead_at_order, warmup[:, None]).clamp(max=horizon)
-    end = (order_day + lead_at_order + review_period[:, None]).clamp(max=horizon)
+    arrival = order_day + lead_at_order
     # Episode end: the step after the last one whose order can land inside the horizon.
-    lands = in_horizon & (order_day + lead_at_order < horizon)
+    lands = in_horizon & (arrival < horizon)
     active = lands.cumprod(dim=1).bool()
     last = active.sum(dim=1)  # number of steps
+    # A window runs from the (running maximum of the) arrivals to the next one, so that windows
+    # of per-day lead times never overlap; with a constant lead time this is [t + L, t + L + P).
+    arrival = torch.where(active, arrival, torch.full_like(arrival, horizon))
+    start = torch.maximum(arrival.cummax(dim=1).values, warmup[:, None]).clamp(max=horizon)
+    end = torch.cat([start[:, 1:], torch.full_like(start[:, :1], horizon)], dim=1)
     # The last step's window runs to the end of the horizon (no later order lands in time).
     last_idx = (last - 1).clamp(min=0)
     end = end.scatter(1, last_idx[:, None], torch.full((batch, 1), horizon, device=end.device))

@@ -206,9 +206,13 @@ def test_step_windows_per_day_lead_time():
     lead = torch.tensor([[1, 1, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2]])
     start, end = order_windows(torch.tensor([2]), lead, 12)
     # W = 2 + 3 = 5. orders on days 2 (L=3 -> lands 5), 4 (L=1 -> 5), 6 (L=2 -> 8), 8 (-> 10),
-    # 10 (-> 12: outside), so four steps; the last window runs to the horizon end.
+    # 10 (-> 12: outside), so four steps; a window runs from one arrival to the next (the order
+    # of day 2 lands together with the one of day 4: empty window), the last to the horizon end.
     assert start[0].tolist()[:4] == [5, 5, 8, 10]
-    assert end[0].tolist()[:4] == [7, 7, 10, 12]
+    assert end[0].tolist()[:4] == [5, 8, 10, 12]
+    # the windows partition the counted days 5..11
+    days = [d for s, e in zip(start[0].tolist(), end[0].tolist(), strict=True) for d in range(s, e)]
+    assert days == list(range(5, 12))
 
 
 def test_per_day_lead_time_uses_the_day_slot():
