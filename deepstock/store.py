@@ -92,7 +92,7 @@ RESULT_SOURCES: tuple[str, ...] = (
     "ddpg.py",
     "ppo.py",
     "envs.py",
-    "rl_common.py",
+    "sb3_common.py",
 )
 
 #: Fields every record has.

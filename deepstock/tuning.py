@@ -18,7 +18,8 @@ The paper's procedure, for one (method, regularization, setting):
 
 Seeds: repeat ``r`` of a tuning with base ``seed`` trains its stage-1 runs with seed
 ``seed + 1000 r`` and its stage-2 runs with seeds ``seed + 1000 r + 1 ... + n_seeds``; its
-sampler is seeded from ``(seed, r)``. With one worker the whole procedure is deterministic.
+sampler is re-seeded for every trial from ``(seed, r, trial number)``. With one worker the whole
+procedure is deterministic.
 
 **Objectives.** The tuner works on any :class:`Objective`: a search space, a way to sample it and
 ``evaluate(config, seed) -> RunScore``. :class:`TrainingObjective` trains a method through the
@@ -34,13 +35,13 @@ the same loop on the shared studies, so the stage-1 trials and the stage-2 runs 
 once:
 
 * stage 1: a worker starts a trial only while fewer than ``n_trials`` are complete or under way;
-* stage 2: the jobs (configuration x seed) are enqueued once as waiting trials, which Optuna hands
-  out one to one worker;
+* stage 2: the jobs (configuration x seed) are numbered; the storage hands out trial numbers
+  atomically and trial ``k`` runs job ``k``, so each job is claimed by one worker, with no leader;
 * a worker that dies (killed, machine lost) stops its trials' heartbeats; after the grace period
   another worker marks the trial failed and re-enqueues its parameters, so the configuration is
   trained again (and the finished runs of every worker are in the result store, so nothing
-  finished is computed twice). More workers than one can overshoot stage 1 by up to
-  ``workers - 1`` trials; the report uses the first ``n_trials`` complete trials by number.
+  finished is computed twice). A trial that two racing workers would start beyond ``n_trials``
+  stops before sampling (pruned); the report uses the first ``n_trials`` complete trials.
 
 After a tuning finishes, the finished trials of its studies are also written to the result store
 (``studies/``), so a fresh checkout with the committed results but no Optuna database rebuilds the
@@ -460,6 +461,41 @@ def _requeue_stale_trial(study: Any, trial: Any) -> None:
     )
 
 
+class _TrialSeededSampler:
+    """An Optuna sampler that delegates to a fresh inner sampler for every trial, seeded from
+    ``entropy + [trial number]`` (see :meth:`Tuner._sampler`)."""
+
+    def __init__(self, make: Callable[[int], Any], entropy: list[int]) -> None:
+        self._make = make
+        self._entropy = list(entropy)
+        self._inner = make(self._seed(-1))
+
+    def _seed(self, number: int) -> int:
+        entropy = [*self._entropy, number + 1]  # SeedSequence wants non-negative entropy
+        return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+    def before_trial(self, study: Any, trial: Any) -> None:
+        self._inner = self._make(self._seed(trial.number))
+        self._inner.before_trial(study, trial)
+
+    def infer_relative_search_space(self, study: Any, trial: Any) -> Any:
+        return self._inner.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: Any, trial: Any, search_space: Any) -> Any:
+        return self._inner.sample_relative(study, trial, search_space)
+
+    def sample_independent(
+        self, study: Any, trial: Any, param_name: str, param_distribution: Any
+    ) -> Any:
+        return self._inner.sample_independent(study, trial, param_name, param_distribution)
+
+    def after_trial(self, study: Any, trial: Any, state: Any, values: Any) -> None:
+        self._inner.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        """Seeds come from trial numbers; nothing to reseed."""
+
+
 def _make_storage(url: str, heartbeat_interval: int, grace_period: int) -> Any:
     import optuna
 
@@ -529,6 +565,11 @@ def _export_trials(study: Any) -> dict[str, Any]:
     return {"study_name": study.study_name, "user_attrs": study.user_attrs, "trials": trials}
 
 
+def _restore_order(entry: Mapping[str, Any]) -> tuple[int, int]:
+    job = entry["user_attrs"].get("job")
+    return (job["job"] if job else entry["number"], entry["number"])
+
+
 def _import_trials(study: Any, payload: Mapping[str, Any]) -> int:
     import optuna
 
@@ -543,7 +584,8 @@ def _import_trials(study: Any, payload: Mapping[str, Any]) -> int:
             value=entry["value"],
             user_attrs=entry["user_attrs"],
         )
-        for entry in sorted(payload["trials"], key=lambda e: e["number"])
+        # stage-2 trials in job order, so that restored trial k holds job k as a live one would
+        for entry in sorted(payload["trials"], key=_restore_order)
     ]
     study.add_trials(trials)
     for name, value in payload.get("user_attrs", {}).items():
@@ -568,13 +610,13 @@ def _single_threaded_children() -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _worker_entry(tuner: Tuner, worker_index: int) -> None:
+def _worker_entry(tuner: Tuner) -> None:
     """Body of a spawned worker process."""
     if tuner.objective.uses_torch:
         import torch
 
         torch.set_num_threads(1)
-    tuner.work(worker_index)
+    tuner.work()
 
 
 # ====================================================================== the tuner
@@ -678,18 +720,23 @@ class Tuner:
     def stage2_seeds(self, repeat: int) -> list[int]:
         return [self.seed + _SEED_STRIDE * repeat + 1 + j for j in range(self.n_seeds)]
 
-    def _sampler(self, repeat: int, worker: int) -> Any:
+    def _sampler(self, repeat: int) -> Any:
+        """The stage-1 sampler of ``repeat``: TPE (or random), re-seeded for every trial from
+        ``(seed, repeat, trial number)``. Trial numbers are unique in a study, so workers on
+        any machine never repeat each other's draws, and one trial's draw does not depend on
+        which worker (or how many) ran the trials before it."""
         import optuna
 
-        entropy = [self.seed, repeat] + ([worker] if worker else [])
-        sampler_seed = int(np.random.SeedSequence(entropy).generate_state(1)[0])
-        if self.sampler == "random":
-            return optuna.samplers.RandomSampler(seed=sampler_seed)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # constant_liar is flagged experimental
-            return optuna.samplers.TPESampler(
-                seed=sampler_seed, n_startup_trials=self.n_startup_trials, constant_liar=True
-            )
+        def make(sampler_seed: int) -> Any:
+            if self.sampler == "random":
+                return optuna.samplers.RandomSampler(seed=sampler_seed)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # constant_liar is flagged experimental
+                return optuna.samplers.TPESampler(
+                    seed=sampler_seed, n_startup_trials=self.n_startup_trials, constant_liar=True
+                )
+
+        return _TrialSeededSampler(make, [self.seed, repeat])
 
     @property
     def _storage_handle(self) -> Any:
@@ -751,10 +798,10 @@ class Tuner:
         )
         return ahead >= self.n_trials
 
-    def _run_search(self, repeat: int, worker: int, on_trial: Callable[[], None]) -> None:
+    def _run_search(self, repeat: int, on_trial: Callable[[], None]) -> None:
         from optuna.trial import TrialState
 
-        study = self._study(self.search_study_name(repeat), self._sampler(repeat, worker))
+        study = self._study(self.search_study_name(repeat), self._sampler(repeat))
         objective = self._search_objective(repeat)
         while True:
             _fail_stale_trials(study)
@@ -813,72 +860,48 @@ class Tuner:
         ).hexdigest()[:8]
         return jobs, f"{self.study_prefix}-r{repeat}-confirm-{digest}"
 
-    def _confirm_objective(self, n_jobs: int) -> Callable[[Any], float]:
+    def _confirm_objective(self, jobs: Sequence[Mapping[str, Any]]) -> Callable[[Any], float]:
         import optuna
 
         def run_job(trial: Any) -> float:
-            job = trial.user_attrs.get("job")
+            job = trial.user_attrs.get("job")  # set when the trial re-runs a dead worker's job
             if job is None:
-                # another worker took the last waiting job between our look and our ask
-                raise optuna.TrialPruned("not a stage-2 job")
-            trial.suggest_int("job", 0, n_jobs - 1)  # records the enqueued job as the param
+                # A new trial's number is handed out atomically by the storage: trial k runs
+                # job k, so every job is claimed by exactly one worker, on any machine.
+                if trial.number >= len(jobs):
+                    raise optuna.TrialPruned("every stage-2 job is taken")
+                job = dict(jobs[trial.number])
+                trial.set_user_attr("job", job)
             score = self.objective.evaluate(job["config"], job["seed"])
             trial.set_user_attr("run", _run_attrs(job["config"], job["seed"], score))
             return _finite_or_inf(score.val_loss)
 
         return run_job
 
-    def _enqueue(self, study: Any, jobs: Sequence[Mapping[str, Any]], only: set[int]) -> None:
-        for job in jobs:
-            if job["job"] in only:
-                study.enqueue_trial({"job": job["job"]}, user_attrs={"job": dict(job)})
-
-    def _run_confirm(self, repeat: int, worker: int, on_trial: Callable[[], None]) -> None:
+    def _run_confirm(self, repeat: int, on_trial: Callable[[], None]) -> None:
         import optuna
         from optuna.trial import TrialState
 
         jobs, name = self._jobs(repeat)
         study = self._study(name, optuna.samplers.RandomSampler(seed=0))
-        if worker == 0:
-            self._restore(study)
-            if not study.user_attrs.get("enqueued"):
-                self._enqueue(study, jobs, self._missing_jobs(study, len(jobs)))
-                study.set_user_attr("enqueued", True)
-        objective = self._confirm_objective(len(jobs))
+        objective = self._confirm_objective(jobs)
         while True:
             _fail_stale_trials(study)
             trials = study.get_trials(deepcopy=False)
-            missing = self._missing_jobs(study, len(jobs), trials)
-            if not missing:
+            if not _missing_jobs(trials, len(jobs), (TrialState.COMPLETE,)):
                 return
             states = [t.state for t in trials]
-            if TrialState.WAITING in states:
+            if TrialState.WAITING in states or len(trials) < len(jobs):
                 study.optimize(objective, n_trials=1, catch=(), gc_after_trial=False)
                 on_trial()
-            elif (
-                TrialState.RUNNING not in states
-                and worker == 0
-                and study.user_attrs.get("enqueued")
-            ):
-                # a job with no complete, waiting or running trial (a failure that was not
-                # re-enqueued): put it back
-                self._enqueue(study, jobs, missing)
+            elif TrialState.RUNNING in states:
+                time.sleep(_POLL_S)  # the last jobs are running elsewhere
             else:
-                time.sleep(_POLL_S)
-
-    @staticmethod
-    def _missing_jobs(study: Any, n_jobs: int, trials: Sequence[Any] | None = None) -> set[int]:
-        """Jobs that have no complete trial yet, or (when ``trials`` is ``None``, for
-        enqueueing) no trial at all that is complete, waiting or running."""
-        from optuna.trial import TrialState
-
-        if trials is None:
-            alive = (TrialState.COMPLETE, TrialState.WAITING, TrialState.RUNNING)
-            trials = [t for t in study.get_trials(deepcopy=False) if t.state in alive]
-        else:
-            trials = [t for t in trials if t.state == TrialState.COMPLETE]
-        covered = {t.user_attrs["job"]["job"] for t in trials if "job" in t.user_attrs}
-        return set(range(n_jobs)) - covered
+                # A job whose trial failed with an error (not a dead worker, which is
+                # re-enqueued by the heartbeat) has no live trial left: enqueue it again.
+                alive = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+                for index in sorted(_missing_jobs(trials, len(jobs), alive)):
+                    study.enqueue_trial({}, user_attrs={"job": dict(jobs[index])})
 
     def _confirm_runs(self, repeat: int) -> tuple[list[dict[str, Any]], list[Any]]:
         """Stage-2 jobs and, per job, its first complete trial (``None`` if not done)."""
@@ -907,25 +930,27 @@ class Tuner:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         for repeat in range(self.repeats):
             self._restore(self._study(self.search_study_name(repeat)))
+            if len(self._search_trials(repeat)) >= self.n_trials:
+                self._restore(self._study(self._jobs(repeat)[1]))
 
-    def work(self, worker_index: int = 0, on_trial: Callable[[], None] | None = None) -> None:
+    def work(self, on_trial: Callable[[], None] | None = None) -> None:
         """One worker's share: for each repeat, stage 1 then stage 2, until both are complete.
 
-        This is what each worker process runs, here or on another machine; worker 0 (of each
-        machine) also enqueues the stage-2 jobs.
+        This is what each worker process runs, here or on another machine (every worker runs
+        the same loop; the storage decides who runs what).
         """
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         callback = on_trial or (lambda: None)
         for repeat in range(self.repeats):
-            self._run_search(repeat, worker_index, callback)
-            self._run_confirm(repeat, worker_index, callback)
+            self._run_search(repeat, callback)
+            self._run_confirm(repeat, callback)
 
     def start_workers(self, n: int, *, first_index: int = 0) -> list[Any]:
         """Start ``n`` worker processes (``spawn``) running :meth:`work`; returns them started.
 
-        Worker indices are ``first_index ... first_index + n - 1`` (index 0 enqueues stage 2).
+        Worker indices ``first_index ... first_index + n - 1`` name the processes.
         """
         if self.storage == "memory":
             raise ValueError("storage 'memory' lives in one process; use a file or a database")
@@ -934,7 +959,7 @@ class Tuner:
         with _single_threaded_children():
             for index in range(first_index, first_index + n):
                 process = context.Process(
-                    target=_worker_entry, args=(self, index), name=f"deepstock-tune-{index}"
+                    target=_worker_entry, args=(self,), name=f"deepstock-tune-{index}"
                 )
                 process.start()
                 processes.append(process)
@@ -955,7 +980,7 @@ class Tuner:
         bar = self._progress_bar() if progress else None
         try:
             if workers == 1:
-                self.work(0, on_trial=(lambda: self._update_bar(bar)) if bar else None)
+                self.work(on_trial=(lambda: self._update_bar(bar)) if bar else None)
             else:
                 self._supervise(self.start_workers(workers), bar)
         finally:
@@ -1146,6 +1171,14 @@ class Tuner:
             if _study_exists(self._storage_handle, name):
                 confirm = self._study(name)
                 self.record_store.put_study(name, _export_trials(confirm))
+
+
+def _missing_jobs(trials: Sequence[Any], n_jobs: int, states: tuple[Any, ...]) -> set[int]:
+    """Indices of the stage-2 jobs that no trial in one of ``states`` covers."""
+    covered = {
+        t.user_attrs["job"]["job"] for t in trials if t.state in states and "job" in t.user_attrs
+    }
+    return set(range(n_jobs)) - covered
 
 
 def _run_attrs(config: Mapping[str, Any], seed: int, score: RunScore) -> dict[str, Any]:

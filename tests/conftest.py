@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import time
@@ -112,3 +113,26 @@ def read_run_log(path: str | Path) -> list[tuple[str, str]]:
         event, _, run = line.partition(" ")
         events.append((event, run))
     return events
+
+
+def assert_done_exactly_once(tuner: Any, result: Any) -> None:
+    """Every stage-1 trial and stage-2 job of repeat 0 is complete exactly once, and two worker
+    processes shared the work."""
+    import optuna
+
+    storage = tuner._storage_handle
+    search = optuna.load_study(study_name=tuner.search_study_name(0), storage=storage)
+    complete = search.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(complete) == tuner.n_trials
+    configs = [json.dumps(t.user_attrs["run"]["config"], sort_keys=True) for t in complete]
+    assert len(set(configs)) == len(configs)  # no configuration evaluated twice
+    assert sorted(result.trials["trial_number"]) == sorted(t.number for t in complete)
+
+    confirm_name = result.plan["studies"]["confirm"][0]
+    confirm = optuna.load_study(study_name=confirm_name, storage=storage)
+    confirmed = confirm.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    jobs = [t.user_attrs["job"]["job"] for t in confirmed]
+    workers = {t.user_attrs["run"]["worker"] for t in complete + confirmed}
+    assert len(workers) == 2
+    assert sorted(jobs) == list(range(tuner.top_k * tuner.n_seeds))
+    assert len(result.confirm) == tuner.top_k * tuner.n_seeds

@@ -13,7 +13,7 @@ import numpy as np
 import optuna
 import pandas as pd
 import pytest
-from conftest import FakeTrainer, read_run_log
+from conftest import FakeTrainer, assert_done_exactly_once, read_run_log
 
 from deepstock.profiles import PROFILES, Profile, parse_override, resolve_profile
 from deepstock.search_spaces import (
@@ -324,9 +324,34 @@ def test_tuner_checks_its_arguments():
         tuner.run(workers=2)
 
 
+def test_two_machines_share_one_study_exactly(tmp_path):
+    """Two tuners built separately (as on two machines), one worker each, one storage."""
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+
+    def machine() -> Tuner:
+        return Tuner(
+            ToyObjective(sleep_s=0.3),
+            n_trials=6,
+            top_k=2,
+            n_seeds=2,
+            n_startup_trials=3,
+            storage=url,
+            heartbeat_interval=1,
+            grace_period=3,
+        )
+
+    first, second = machine(), machine()
+    first.prepare()
+    processes = first.start_workers(1) + second.start_workers(1)
+    for process in processes:
+        process.join(timeout=120)
+        assert process.exitcode == 0
+    assert_done_exactly_once(first, first.result())
+
+
 def test_two_workers_share_one_study_exactly(tmp_path):
     tuner = Tuner(
-        ToyObjective(sleep_s=0.25),
+        ToyObjective(sleep_s=0.3),
         n_trials=6,
         top_k=2,
         n_seeds=2,
@@ -336,29 +361,7 @@ def test_two_workers_share_one_study_exactly(tmp_path):
         grace_period=3,
     )
     result = tuner.run(workers=2)
-    _assert_done_exactly_once(tuner, result)
-
-
-def _assert_done_exactly_once(tuner: Tuner, result) -> None:
-    """Every stage-1 trial and stage-2 job is complete exactly once; two workers took part."""
-    storage = tuner._storage_handle
-    search = optuna.load_study(study_name=tuner.search_study_name(0), storage=storage)
-    complete = search.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-    assert len(complete) == tuner.n_trials
-    configs = [json.dumps(t.user_attrs["run"]["config"], sort_keys=True) for t in complete]
-    assert len(set(configs)) == len(configs)  # no configuration evaluated twice
-    assert sorted(result.trials["trial_number"]) == sorted(t.number for t in complete)
-    workers = {t.user_attrs["run"]["worker"] for t in complete}
-    assert len(workers) == 2
-
-    confirm_name = result.plan["studies"]["confirm"][0]
-    confirm = optuna.load_study(study_name=confirm_name, storage=storage)
-    jobs = [
-        t.user_attrs["job"]["job"]
-        for t in confirm.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-    ]
-    assert sorted(jobs) == list(range(tuner.top_k * tuner.n_seeds))
-    assert len(result.confirm) == tuner.top_k * tuner.n_seeds
+    assert_done_exactly_once(tuner, result)
 
 
 # ====================================================================== training objectives
