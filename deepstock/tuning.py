@@ -496,11 +496,25 @@ class _TrialSeededSampler:
         """Seeds come from trial numbers; nothing to reseed."""
 
 
+def _database_url(url: str) -> str:
+    """``url`` with a PostgreSQL driver SQLAlchemy can import: a plain ``postgresql://`` URL
+    means psycopg 3 to SQLAlchemy 2.1, while the project's extra installs psycopg2."""
+    import importlib.util
+
+    scheme, sep, rest = url.partition("://")
+    if sep and scheme in ("postgresql", "postgres"):
+        if importlib.util.find_spec("psycopg") is None and importlib.util.find_spec("psycopg2"):
+            return f"postgresql+psycopg2://{rest}"
+        return f"postgresql://{rest}"
+    return url
+
+
 def _make_storage(url: str, heartbeat_interval: int, grace_period: int) -> Any:
     import optuna
 
     if url == "memory":
         return optuna.storages.InMemoryStorage()
+    url = _database_url(url)
     engine_kwargs: dict[str, Any] = {}
     if url.startswith("sqlite"):
         # several processes write the same file: wait for the lock instead of failing
