@@ -11,6 +11,7 @@ Commands:
     benchmark: losses of the optimal benchmark policies of a setting (SPEC.md section 7).
     bench: performance figures (simulator throughput, DP time).
     train: train one (method, regularization) policy and print its losses.
+    tune: two-stage hyperparameter tuning of one (method, regularization) on a setting.
 """
 
 from __future__ import annotations
@@ -469,6 +470,142 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- tune -------------------------------------------------------------------------------------
+
+
+def _add_tune(subparsers: Any) -> None:
+    from deepstock.profiles import PROFILES
+    from deepstock.training import METHODS
+
+    parser = subparsers.add_parser(
+        "tune",
+        help="tune one (method, regularization) on a setting, the paper's two-stage way",
+        description=(
+            "Stage 1: TPE proposes configurations from the paper's search space, each trained "
+            "once and scored by its validation loss. Stage 2: the best ones are re-trained with "
+            "several seeds; the winner has the best median validation loss. Repeated and "
+            "averaged. The budget comes from --profile (smoke, quick, paper) and the options "
+            "below. Every finished run is stored under --results; a second run (or a run "
+            "resumed after an interruption) computes only what is missing. Workers on several "
+            "machines share one tuning through a database --storage URL."
+        ),
+    )
+    _add_setting_options(parser)
+    parser.add_argument("--method", choices=sorted(METHODS), required=True, help="DRL method")
+    parser.add_argument(
+        "--reg", choices=["none", "base"], required=True, help="regularization (none or base)"
+    )
+    parser.add_argument(
+        "--profile", choices=sorted(PROFILES), default="quick", help="budget (default: quick)"
+    )
+    parser.add_argument("--trials", type=_positive_int, help="stage-1 trials (profile's)")
+    parser.add_argument("--top-k", type=_positive_int, help="configurations re-run in stage 2")
+    parser.add_argument("--seeds", type=_positive_int, help="seeds per stage-2 configuration")
+    parser.add_argument("--repeats", type=_positive_int, help="repeats of the whole procedure")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fix one configuration key of every run (repeatable), e.g. --set total_steps=5000",
+    )
+    parser.add_argument(
+        "--storage",
+        help=(
+            "Optuna storage: a database URL (sqlite:///file.db, postgresql://user@host:port/db) "
+            "shared by every worker, or 'memory'; default: an SQLite file under data/optuna/"
+        ),
+    )
+    parser.add_argument(
+        "--workers", type=_positive_int, default=1, help="local worker processes (default: 1)"
+    )
+    parser.add_argument("--results", type=Path, help="result store folder (default: data/results)")
+    parser.add_argument(
+        "--strict", action="store_true", help="reuse stored runs only if made by the same code"
+    )
+    parser.add_argument("--seed", type=_non_negative_int, default=0, help="base seed")
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device of every run: cpu, cuda or auto (default: cpu)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.set_defaults(handler=_run_tune, command_parser=parser)
+
+
+def _run_tune(args: argparse.Namespace) -> int:
+    from deepstock.benchmarks import benchmark_losses
+    from deepstock.store import ResultStore
+    from deepstock.tuning import tune_setting
+
+    parser: argparse.ArgumentParser = args.command_parser
+    dataset = _setting_dataset(args, parser)
+    try:
+        store = ResultStore(args.results, strict=args.strict) if args.results else None
+        if store is None and args.strict:
+            store = ResultStore(strict=True)
+        result = tune_setting(
+            args.setting,
+            args.method,
+            args.reg,
+            profile=args.profile,
+            store=store,
+            storage=args.storage,
+            workers=args.workers,
+            device=args.device,
+            seed=args.seed,
+            progress=not args.no_progress and not args.json,
+            dataset=dataset,
+            n_skus=args.n,
+            horizon_periods=args.horizon,
+            n_trials=args.trials,
+            top_k=args.top_k,
+            n_seeds=args.seeds,
+            repeats=args.repeats,
+            training={args.method: dict(args.overrides)} if args.overrides else None,
+        )
+    except ValueError as error:
+        parser.error(str(error))
+    output = result.to_dict()
+    benchmarks = benchmark_losses(dataset)
+    reference = benchmarks[0] if benchmarks else None
+    summary = output["summary"]
+    if reference is not None:
+        output["benchmark"] = {
+            "policy": reference["policy"],
+            "val_loss": reference["val_loss"],
+            "test_loss": reference["test_loss"],
+            "val_gap_pct": 100 * (summary["val_loss"] / reference["val_loss"] - 1),
+            "test_gap_pct": 100 * (summary["test_loss"] / reference["test_loss"] - 1),
+        }
+    if args.json:
+        print(json.dumps(output, indent=2))
+        return 0
+    plan = output["plan"]
+    print(
+        f"{args.method} / {args.reg} on {dataset.name}, profile {args.profile}: "
+        f"{plan['n_trials']} trials, top {plan['top_k']} x {plan['n_seeds']} seeds, "
+        f"{plan['repeats']} repeat(s)"
+    )
+    for winner in output["winners"]:
+        print(
+            f"  repeat {winner['repeat']}: winner trial {winner['trial_number']}  "
+            f"val {winner['val_loss']:.4f}  test {winner['test_loss']:.4f} (medians over seeds)"
+        )
+    line = f"  mean  val {summary['val_loss']:.4f}  test {summary['test_loss']:.4f}"
+    if reference is not None:
+        bench = output["benchmark"]
+        line += (
+            f"  gap {bench['val_gap_pct']:+.2f}% / {bench['test_gap_pct']:+.2f}% "
+            f"vs {reference['policy']}"
+        )
+    print(line)
+    return 0
+
+
 # ---- dispatch --------------------------------------------------------------------------------
 
 _COMMANDS: tuple[Callable[[Any], None], ...] = (
@@ -476,6 +613,7 @@ _COMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_benchmark,
     _add_bench,
     _add_train,
+    _add_tune,
 )
 
 

@@ -524,3 +524,42 @@ def test_smoke_tuning_with_real_ds(store):
     config = json.loads(result.winners["config"][0])
     assert config["epochs"] == PROFILES["smoke"].training_overrides("ds")["epochs"]
     assert isinstance(Profile, type)
+
+
+# ====================================================================== command line
+def test_cli_tune_runs_and_resumes(isolated_results, capsys):
+    from deepstock.cli import main
+
+    argv = ["tune", "--setting", "setting1", "--method", "ds", "--reg", "base"]
+    argv += ["--profile", "smoke", "--trials", "3", "--set", "epochs=2", "--json"]
+    assert main(argv) == 0
+    output = json.loads(capsys.readouterr().out)
+    assert output["plan"]["n_trials"] == 3 and output["plan"]["profile"]["name"] == "smoke"
+    assert output["benchmark"]["policy"] and math.isfinite(output["benchmark"]["test_gap_pct"])
+    assert [point["n_trials"] for point in output["best_so_far"]] == [1, 2, 3]
+    store = ResultStore(isolated_results / "results")
+    frame = store.to_frame()
+    assert len(frame) == 4 and all(json.loads(c)["epochs"] == 2 for c in frame["config"])
+    assert list((isolated_results / "optuna").glob("*.db"))
+
+    # the same command again: everything is found, the same numbers come out
+    assert main(argv) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["summary"] == output["summary"]
+    assert len(store.to_frame()) == 4
+
+
+def test_cli_tune_rejects_bad_input(isolated_results, capsys):
+    from deepstock.cli import main
+
+    base = ["tune", "--method", "ds", "--reg", "base", "--profile", "smoke"]
+    with pytest.raises(SystemExit) as error:
+        main([*base, "--setting", "setting4", "--n", "5"])
+    assert error.value.code == 2 and "--horizon" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*base, "--setting", "setting1", "--trials", "-2"])
+    assert "--trials: must be >= 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main([*base, "--setting", "setting1", "--set", "no_such_key=1"])
+    assert "no_such_key" in capsys.readouterr().err
+    assert not (isolated_results / "results" / "runs").exists()
