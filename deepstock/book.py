@@ -41,10 +41,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deepstock.profiles import PROFILES as _PROFILE_TABLE
+
 __all__ = [
     "CHAPTER_SUFFIX",
     "GENERATED_PREFIX",
-    "PROFILES",
+    "PROFILE_NAMES",
     "REQUIRED_PARAMETERS",
     "BookBuildError",
     "BookLayout",
@@ -62,8 +64,8 @@ __all__ = [
     "toc_files",
 ]
 
-#: The run profiles a chapter accepts (their budgets are defined by the experiments).
-PROFILES: tuple[str, ...] = ("smoke", "quick", "paper")
+#: The run profiles a chapter accepts; their budgets are defined in :mod:`deepstock.profiles`.
+PROFILE_NAMES: tuple[str, ...] = tuple(_PROFILE_TABLE)
 
 #: Parameters every chapter declares in its cell tagged ``parameters``.
 REQUIRED_PARAMETERS: tuple[str, ...] = ("profile", "device")
@@ -204,7 +206,7 @@ def provenance(profile: str, device: str | None = None) -> str:
     """One Markdown line stating how a page's numbers were made.
 
     Args:
-        profile: the run profile, one of :data:`PROFILES`.
+        profile: the run profile, one of :data:`PROFILE_NAMES`.
         device: the device the page computed on (for example ``"cpu"``); left out when ``None``.
 
     Returns:
@@ -221,8 +223,8 @@ def provenance(profile: str, device: str | None = None) -> str:
 
 
 def _check_profile(profile: str) -> None:
-    if profile not in PROFILES:
-        raise ValueError(f"profile must be one of {PROFILES}, got {profile!r}")
+    if profile not in PROFILE_NAMES:
+        raise ValueError(f"profile must be one of {PROFILE_NAMES}, got {profile!r}")
 
 
 def _check_device(device: str) -> None:
@@ -463,11 +465,18 @@ def execute_chapter(
 
 
 def _hide_injected_parameters(notebook: Any) -> None:
-    # The overrides papermill injects stay in the page, folded, so that a reader can see them.
-    for cell in notebook.cells:
-        tags = cell.get("metadata", {}).get("tags", [])
-        if "injected-parameters" in tags and "hide-input" not in tags:
-            tags.append("hide-input")
+    # The values papermill injects stay in the page, folded, so that a reader can see them; a
+    # chapter that removes its own parameters cell from the page removes them too.
+    tags_of = [list(cell.get("metadata", {}).get("tags", [])) for cell in notebook.cells]
+    removed = any(
+        "parameters" in tags and ("remove-cell" in tags or "remove-input" in tags)
+        for tags in tags_of
+    )
+    for cell, tags in zip(notebook.cells, tags_of, strict=True):
+        if "injected-parameters" in tags:
+            wanted = "remove-cell" if removed else "hide-input"
+            if wanted not in tags:
+                cell.setdefault("metadata", {})["tags"] = [*tags, wanted]
 
 
 def _execute_job(job: tuple[Any, ...]) -> ChapterRun:
@@ -530,7 +539,7 @@ def build_book(
     """Execute the chapters and build the HTML book (see the module docstring).
 
     Args:
-        profile: one of :data:`PROFILES`, passed to every chapter.
+        profile: one of :data:`PROFILE_NAMES`, passed to every chapter.
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``, passed to every chapter.
         only: execute only these chapters (names of ``notebooks/<name>.md``); the others must have
             been executed by an earlier run.
@@ -638,7 +647,9 @@ def _parser() -> argparse.ArgumentParser:
         prog="python -m deepstock.book",
         description="Execute the book's chapters with papermill and build the HTML book.",
     )
-    parser.add_argument("--profile", default="quick", choices=PROFILES, help="run profile")
+    parser.add_argument(
+        "--profile", default="quick", choices=PROFILE_NAMES, help="run profile (deepstock.profiles)"
+    )
     parser.add_argument(
         "--device", default="auto", help="'auto' (CUDA if available), 'cpu', 'cuda' or 'cuda:N'"
     )
