@@ -458,10 +458,21 @@ def execute_chapter(
             output.unlink(missing_ok=True)
             raise NotebookExecutionError(chapter, "; ".join(errors), failed)
         _hide_injected_parameters(result)
+        # papermill records the temporary paths; the published notebook names its source instead.
+        record = result.metadata.get("papermill", {})
+        record["input_path"] = _relative(source, cwd)
+        record["output_path"] = _relative(output, cwd)
         nbformat.write(result, executed)
         os.replace(executed, output)
     failed.unlink(missing_ok=True)
     return ChapterRun(chapter, time.perf_counter() - start, _stderr_lines(result))
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return Path(path).name
 
 
 def _hide_injected_parameters(notebook: Any) -> None:

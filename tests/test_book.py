@@ -187,6 +187,8 @@ def test_execute_chapter_injects_parameters_and_fails_cleanly(tmp_path: Path) ->
     assert len(injected) == 1 and "hide-input" in injected[0].metadata["tags"]
     outputs = [o for c in executed.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert any("answer is 42" in o.get("text", "") for o in outputs)
+    assert executed.metadata["papermill"]["input_path"] == "notebooks/good.md"
+    assert executed.metadata["papermill"]["parameters"]["answer"] == 42
 
     # A stale successful output of the failing chapter must disappear with the failure.
     stale = layout.generated_notebook("bad")
