@@ -12,6 +12,7 @@ Commands:
     bench: performance figures (simulator throughput, DP time).
     train: train one (method, regularization) policy and print its losses.
     tune: two-stage hyperparameter tuning of one (method, regularization) on a setting.
+    run: one of the paper's synthetic experiments (settings, figure2, figure3, setting4).
 """
 
 from __future__ import annotations
@@ -606,6 +607,99 @@ def _run_tune(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- run --------------------------------------------------------------------------------------
+
+
+def _add_run(subparsers: Any) -> None:
+    from deepstock.experiments import EXPERIMENTS
+    from deepstock.profiles import PROFILES
+
+    parser = subparsers.add_parser(
+        "run",
+        help="run (or read back) one of the paper's synthetic experiments",
+        description=(
+            "Run an experiment of the paper at a budget: settings (settings 1-3, Figure 1 and "
+            "Tables 6-8), figure2 (setting-1 tuning curves), figure3 (DDPG critic loss and "
+            "buffer states), setting4 (DS Base over N x H, Figure 4 and Table 9). Every "
+            "training run is stored in the result store the moment it finishes; re-running "
+            "reads what is stored and computes only what is missing, so an interrupted run "
+            "resumes."
+        ),
+    )
+    parser.add_argument("experiment", choices=sorted(EXPERIMENTS), help="which experiment")
+    parser.add_argument(
+        "--profile", choices=sorted(PROFILES), default="quick", help="budget (default: quick)"
+    )
+    parser.add_argument("--trials", type=_positive_int, help="stage-1 trials (profile's)")
+    parser.add_argument("--top-k", type=_positive_int, help="configurations re-run in stage 2")
+    parser.add_argument("--seeds", type=_positive_int, help="seeds per stage-2 configuration")
+    parser.add_argument("--repeats", type=_positive_int, help="repeats of the whole procedure")
+    parser.add_argument(
+        "--device", default="cpu", help="torch device of every run: cpu, cuda or auto"
+    )
+    parser.add_argument(
+        "--workers", type=_positive_int, default=1, help="local worker processes per tuning"
+    )
+    parser.add_argument(
+        "--storage", help="Optuna storage URL shared by workers (default: SQLite in data/optuna)"
+    )
+    parser.add_argument("--results", type=Path, help="result store folder (default: data/results)")
+    parser.add_argument("--seed", type=_non_negative_int, default=0, help="base seed")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--json", action="store_true", help="print the tables as JSON")
+    parser.set_defaults(handler=_run_run, command_parser=parser)
+
+
+def _run_run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from deepstock.experiments import ExperimentContext, run_experiment
+    from deepstock.profiles import resolve_profile
+    from deepstock.store import ResultStore
+
+    parser: argparse.ArgumentParser = args.command_parser
+    try:
+        profile = resolve_profile(
+            args.profile,
+            n_trials=args.trials,
+            top_k=args.top_k,
+            n_seeds=args.seeds,
+            repeats=args.repeats,
+        )
+        context = ExperimentContext(
+            profile=profile,
+            device=args.device,
+            workers=args.workers,
+            storage=args.storage,
+            store=ResultStore(args.results) if args.results else ResultStore(),
+            seed=args.seed,
+            progress=not args.no_progress and not args.json,
+        )
+        tables = run_experiment(args.experiment, context)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    name: json.loads(table.to_json(orient="records"))
+                    for name, table in tables.items()
+                },
+                indent=2,
+            )
+        )
+        return 0
+    with pd.option_context("display.width", 160, "display.max_columns", 20, "display.precision", 4):
+        for name, table in tables.items():
+            if len(table) > 40:
+                print(f"{name}: {len(table)} rows (use --json for all)")
+                continue
+            print(f"{name}:")
+            print(table.to_string(index=False))
+            print()
+    return 0
+
+
 # ---- dispatch --------------------------------------------------------------------------------
 
 _COMMANDS: tuple[Callable[[Any], None], ...] = (
@@ -614,6 +708,7 @@ _COMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_bench,
     _add_train,
     _add_tune,
+    _add_run,
 )
 
 
