@@ -643,7 +643,9 @@ def _add_run(subparsers: Any) -> None:
     parser.add_argument(
         "--storage", help="Optuna storage URL shared by workers (default: SQLite in data/optuna)"
     )
-    parser.add_argument("--results", type=Path, help="result store folder (default: data/results)")
+    parser.add_argument(
+        "--results", type=Path, help="result store folder (default: data/results/PROFILE)"
+    )
     parser.add_argument("--seed", type=_non_negative_int, default=0, help="base seed")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--json", action="store_true", help="print the tables as JSON")
@@ -671,7 +673,7 @@ def _run_run(args: argparse.Namespace) -> int:
             device=args.device,
             workers=args.workers,
             storage=args.storage,
-            store=ResultStore(args.results) if args.results else ResultStore(),
+            store=ResultStore(args.results) if args.results else None,
             seed=args.seed,
             progress=not args.no_progress and not args.json,
         )

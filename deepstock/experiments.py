@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -37,7 +37,7 @@ import pandas as pd
 
 from deepstock.data import InventoryDataset, load_setting
 from deepstock.profiles import Profile, resolve_profile
-from deepstock.store import ResultStore, cached_train
+from deepstock.store import ResultStore, cached_train, default_results_dir
 
 __all__ = [
     "EXPERIMENTS",
@@ -80,7 +80,9 @@ class ExperimentContext:
         device: ``"auto"``, ``"cpu"`` or ``"cuda"`` for every training run.
         workers: local worker processes of each tuning.
         storage: Optuna storage URL (default: SQLite under ``data/optuna/``).
-        store: the result store (default: ``data/results/`` of the checkout).
+        store: the result store (default: ``data/results/<profile name>/`` of the checkout, so
+            that each profile's runs are kept apart and the committed ``quick`` results stay
+            free of smoke runs).
         seed: base seed of every tuning.
         progress: progress bars.
     """
@@ -89,12 +91,14 @@ class ExperimentContext:
     device: str = "cpu"
     workers: int = 1
     storage: str | None = None
-    store: ResultStore = field(default_factory=ResultStore)
+    store: ResultStore | None = None
     seed: int = 0
     progress: bool = False
 
     def __post_init__(self) -> None:
         self.profile = resolve_profile(self.profile)
+        if self.store is None:
+            self.store = ResultStore(default_results_dir() / self.profile.name)
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
             raise ValueError(f"workers must be an integer >= 1, got {self.workers!r}")
 
