@@ -522,7 +522,9 @@ def _add_tune(subparsers: Any) -> None:
     parser.add_argument(
         "--workers", type=_positive_int, default=1, help="local worker processes (default: 1)"
     )
-    parser.add_argument("--results", type=Path, help="result store folder (default: data/results)")
+    parser.add_argument(
+        "--results", type=Path, help="result store folder (default: data/results/PROFILE)"
+    )
     parser.add_argument(
         "--strict", action="store_true", help="reuse stored runs only if made by the same code"
     )
@@ -545,9 +547,10 @@ def _run_tune(args: argparse.Namespace) -> int:
     parser: argparse.ArgumentParser = args.command_parser
     dataset = _setting_dataset(args, parser)
     try:
-        store = ResultStore(args.results, strict=args.strict) if args.results else None
-        if store is None and args.strict:
-            store = ResultStore(strict=True)
+        if args.results is not None:
+            store = ResultStore(args.results, strict=args.strict)
+        else:
+            store = ResultStore.for_profile(args.profile, strict=args.strict)
         result = tune_setting(
             args.setting,
             args.method,

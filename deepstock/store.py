@@ -1,6 +1,7 @@
 """The resumable result store: every finished training run, on disk, the moment it finishes.
 
-Layout (under the root, ``data/results/`` of the checkout by default)::
+Layout (under the root: ``data/results/<profile>/`` for the experiments of a run profile, see
+:meth:`ResultStore.for_profile`; ``data/results/quick/`` is committed)::
 
     runs/<k0k1>/<key>.json    one training run (sharded by the key's first two hex digits)
     runs/<k0k1>/<key>.npz     its array extras, when it has any (written first, hash recorded)
@@ -375,6 +376,14 @@ class ResultStore:
         self.root = Path(self.root)
         if self.root.exists() and not self.root.is_dir():
             raise ValueError(f"result store root {str(self.root)!r} is not a folder")
+
+    @classmethod
+    def for_profile(cls, profile: str, *, strict: bool = False) -> ResultStore:
+        """The store of a run profile's experiments, ``<default results dir>/<profile>``
+        (``data/results/quick`` is the one the repository commits)."""
+        if not profile or any(not (c.isalnum() or c in "-_.") for c in profile):
+            raise ValueError(f"profile name {profile!r}: letters, digits, '-', '_', '.' only")
+        return cls(default_results_dir() / profile, strict=strict)
 
     # ---- paths ------------------------------------------------------------------------------
     @property

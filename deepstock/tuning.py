@@ -1258,7 +1258,8 @@ def tune_setting(
         profile: the budget (``"smoke"``, ``"quick"``, ``"paper"`` or a
             :class:`~deepstock.profiles.Profile`); ``profile_overrides`` replace its fields
             (``n_trials=8``...).
-        store: the result store (default: ``data/results`` of the checkout).
+        store: the result store (default: ``data/results/<profile name>`` of the checkout,
+            :meth:`~deepstock.store.ResultStore.for_profile`).
         storage: Optuna storage (default: an SQLite file under ``data/optuna/``).
         workers: local worker processes.
         device: torch device of every run.
@@ -1282,7 +1283,7 @@ def tune_setting(
         regularization=regularization,
         dataset=dataset,
         setting=setting,
-        store=store if store is not None else ResultStore(),
+        store=store if store is not None else ResultStore.for_profile(resolved.name),
         device=device,
         overrides=resolved.training_overrides(method),
         train_fn=train_fn,

@@ -537,7 +537,7 @@ def test_cli_tune_runs_and_resumes(isolated_results, capsys):
     assert output["plan"]["n_trials"] == 3 and output["plan"]["profile"]["name"] == "smoke"
     assert output["benchmark"]["policy"] and math.isfinite(output["benchmark"]["test_gap_pct"])
     assert [point["n_trials"] for point in output["best_so_far"]] == [1, 2, 3]
-    store = ResultStore(isolated_results / "results")
+    store = ResultStore(isolated_results / "results" / "smoke")
     frame = store.to_frame()
     assert len(frame) == 4 and all(json.loads(c)["epochs"] == 2 for c in frame["config"])
     assert list((isolated_results / "optuna").glob("*.db"))
