@@ -333,18 +333,23 @@ def figure2(context: ExperimentContext) -> dict[str, pd.DataFrame]:
 
 
 # ------------------------------------------------------------------ Figure 3
-def figure3(context: ExperimentContext, seed: int = 0) -> dict[str, pd.DataFrame]:
+def figure3(
+    context: ExperimentContext, seed: int = 0, record_steps: int = 10_000
+) -> dict[str, pd.DataFrame]:
     """DDPG's critic loss and replay-buffer states over the first 10,000 steps (Figure 3).
 
     Trains DDPG None and Base at the paper's tuned setting-1 configurations (the profile's
-    training length, at least 10,000 steps so the whole window is recorded).
+    training length, at least ``record_steps`` steps so the whole window is recorded).
+    ``record_steps`` is the recorded window in environment steps (the paper's 10,000; a smaller
+    window makes a cheap smoke check).
 
     Returns ``critic``: ``regularization``, ``gradient_step``, ``env_step``, ``critic_loss``;
     ``states``: ``regularization``, ``env_step`` and one column per observation entry.
     """
+    if isinstance(record_steps, bool) or not isinstance(record_steps, int) or record_steps < 1:
+        raise ValueError(f"record_steps must be an integer >= 1, got {record_steps!r}")
     dataset = load_setting("setting1")
     overrides = context.resolved_profile.training_overrides("ddpg")
-    record_steps = 10_000
     overrides["total_steps"] = max(int(overrides.get("total_steps", 200_000)), record_steps)
     # early stopping would cut the recording short; this run only records the first steps
     overrides["patience"] = max(int(overrides.get("patience", 10)), 10**6)
