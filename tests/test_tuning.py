@@ -50,15 +50,9 @@ PAPER_SPACES = [
 ]
 
 
-def _method_module(method: str) -> None:
-    # DDPG and PPO are built alongside this module; their spaces are checked once they exist.
-    pytest.importorskip(f"deepstock.{method}")
-
-
 # ====================================================================== search spaces
 @pytest.mark.parametrize(("method", "regularization", "setting"), PAPER_SPACES)
 def test_sampled_configurations_are_valid_settings(method, regularization, setting):
-    _method_module(method)
     space = search_space(method, regularization, setting)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
     for _ in range(5):
@@ -182,7 +176,6 @@ def test_bad_profiles_fail_at_once(kwargs, message):
 @pytest.mark.parametrize("name", sorted(PROFILES))
 @pytest.mark.parametrize("method", ["ds", "ddpg", "ppo"])
 def test_profile_training_overrides_are_valid_settings(name, method):
-    _method_module(method)
     PROFILES[name].validate_training(method)
 
 
@@ -510,6 +503,20 @@ def test_bad_parameters_fail_before_anything_runs(args, kwargs, message, isolate
         tune_setting(*args, train_fn=must_not_train, **kwargs)
     assert not (isolated_results / "optuna").exists()
     assert not (isolated_results / "results").exists()
+
+
+@pytest.mark.parametrize("method", ["ddpg", "ppo"])
+def test_smoke_tuning_with_real_sb3_methods(method, store):
+    """The smoke profile end to end with real (tiny) DDPG and PPO runs."""
+    result = tune_setting(
+        "setting2", method, "base", profile="smoke", store=store, storage="memory"
+    )
+    assert len(result.trials) == 2 and len(result.confirm) == 1
+    assert math.isfinite(result.summary()["test_loss"])
+    config = json.loads(result.winners["config"][0])
+    assert config["total_steps"] == PROFILES["smoke"].training_overrides(method)["total_steps"]
+    assert config["net_arch"] == search_space(method, "base", "setting2").fixed["net_arch"]
+    assert len(store.to_frame()) == 3
 
 
 def test_smoke_tuning_with_real_ds(store):
