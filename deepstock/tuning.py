@@ -46,6 +46,13 @@ once:
 After a tuning finishes, the finished trials of its studies are also written to the result store
 (``studies/``), so a fresh checkout with the committed results but no Optuna database rebuilds the
 studies from them instead of re-running anything.
+
+**Several machines.** Start a database every machine can reach (``scripts/postgres_server.sh``
+starts a loopback one for tests) and run the same command on each machine, for example
+``deepstock tune --setting setting1 --method ddpg --reg base --storage
+postgresql://user@host:5432/db --workers 8``. The trial values, test losses and store keys live in
+the database, so any machine can print the final report; each machine's result store holds the
+runs it trained (one file per run, so copying the ``runs/`` folders together merges them).
 """
 
 from __future__ import annotations
