@@ -206,7 +206,6 @@ class _Episodes:
             self.day = torch.zeros_like(rows)
             self.step_index = torch.zeros_like(rows)
             self.pipeline = sim.initial_pipeline(rows)
-            self.started = torch.zeros(n_slots, dtype=torch.bool, device=self.device)
             zeros = torch.zeros(n_slots, dtype=sim.dtype, device=self.device)
             # Per-slot episode statistics: sum of step loss x window days, and the return.
             self.loss_days = zeros.clone()
@@ -284,7 +283,6 @@ class _Episodes:
         self.day[slots] = period
         self.step_index[slots] = 0
         self.pipeline[slots] = pipeline
-        self.started[slots] = True
         self.loss_days[slots] = 0.0
         self.episode_return[slots] = 0.0
         everyone = slots.numel() == self.n_slots
@@ -469,6 +467,7 @@ class InventoryVecEnv(VecEnv):
         self._rng = np.random.default_rng(seed)
         self._next_trajectory = 0
         self._actions: np.ndarray | None = None
+        self._was_reset = False
         self._t_start = time.perf_counter()
         super().__init__(
             int(n_envs), _observation_space(self._episodes.obs_dim), action_map.space()
@@ -535,6 +534,7 @@ class InventoryVecEnv(VecEnv):
         self._reset_seeds()
         self._reset_options()
         self.reset_infos = [{"trajectory": int(t)} for t in trajectories.tolist()]
+        self._was_reset = True
         return self._episodes.refresh().copy()
 
     def _check_trajectory(self, value: Any) -> int:
@@ -552,7 +552,7 @@ class InventoryVecEnv(VecEnv):
     def step_wait(self) -> VecEnvStepReturn:
         if self._actions is None:
             raise RuntimeError("step_wait() called without step_async()")
-        if not bool(self._episodes.started.all()):
+        if not self._was_reset:
             raise RuntimeError("reset() must be called before step()")
         episodes = self._episodes
         actions = torch.as_tensor(np.asarray(self._actions), device=episodes.device)
