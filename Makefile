@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 PROFILE ?= quick
 DEVICE ?= auto
 
-.PHONY: setup test book lint clean-book
+.PHONY: setup system-deps test book lint clean-book
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -17,7 +17,15 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-test: $(STAMP)
+# System packages some tests use (Chromium for the book's browser check, PostgreSQL for shared
+# tuning storage); installed with apt-get when missing and possible, else those tests skip.
+system-deps:
+	@bash scripts/install_chromium.sh >/dev/null 2>&1 \
+		|| echo "note: Chromium could not be installed; the book's browser check will be skipped"
+	@bash scripts/postgres_server.sh install >/dev/null 2>&1 \
+		|| echo "note: PostgreSQL could not be installed; its tests will be skipped"
+
+test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
 
 book: $(STAMP)
