@@ -1,0 +1,239 @@
+"""The tables and budget lines the book's results chapters share.
+
+The experiments (:mod:`deepstock.experiments`) return tidy tables with our numbers next to the
+paper's (``val_loss`` and ``paper_val_loss``...). These helpers turn them into the tables a
+reader compares: one row per method (or per N and H), ours and the paper's side by side, and the
+difference. They only rearrange and label; every number comes from the experiment tables.
+
+:func:`budget_line` states the budget a page ran with, read from :mod:`deepstock.profiles` and
+from the search spaces (the paper's training lengths), so a page can say how far its budget is
+from the paper's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pandas as pd
+
+from deepstock.profiles import PROFILES, Profile, resolve_profile
+
+__all__ = [
+    "BENCHMARK_DESCRIPTIONS",
+    "METHOD_LABELS",
+    "REGULARIZATION_LABELS",
+    "benchmarks_table",
+    "budget_line",
+    "method_label",
+    "paper_training_lengths",
+    "setting4_table",
+    "settings_table",
+    "training_lengths",
+]
+
+METHOD_LABELS = {"ddpg": "DDPG", "ppo": "PPO", "ds": "DS"}
+REGULARIZATION_LABELS = {"none": "None", "base": "Base", "coeff": "Coeff", "both": "Both"}
+
+#: Benchmark policy -> what it is (settings 1-3).
+BENCHMARK_DESCRIPTIONS = {
+    "dp_true": (
+        "dynamic program with the true demand distributions; this book's benchmark, "
+        "every setting-1 gap is measured against it"
+    ),
+    "dp_empirical": (
+        "dynamic program with the demand frequencies of the 10 training trajectories; the "
+        "authors' benchmark, shown for comparison"
+    ),
+    "ds_on_test": (
+        "DS with Base trained and selected on the 100 test trajectories themselves; the "
+        "paper's AR(1) benchmark, used for the validation gaps too"
+    ),
+}
+
+_METRICS = (
+    ("val_loss", "validation loss"),
+    ("val_gap_pct", "validation gap (%)"),
+    ("test_loss", "test loss"),
+    ("test_gap_pct", "test gap (%)"),
+)
+
+
+def method_label(method: str, regularization: str) -> str:
+    """``"DDPG Base"`` for ``("ddpg", "base")``."""
+    return f"{METHOD_LABELS.get(method, method)} {REGULARIZATION_LABELS.get(regularization, regularization)}"
+
+
+def _require(table: pd.DataFrame, name: str, columns: Sequence[str]) -> None:
+    if not isinstance(table, pd.DataFrame):
+        raise ValueError(f"{name} must be a pandas DataFrame, got {type(table)}")
+    missing = [column for column in columns if column not in table.columns]
+    if missing:
+        raise ValueError(f"{name} lacks the column(s) {missing} (has {list(table.columns)})")
+
+
+def _side_by_side(rows: pd.DataFrame, metrics: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    """Columns (metric, "ours"), (metric, "paper") for each metric, then the test-gap
+    difference ours - paper in points."""
+    data = {}
+    for key, label in metrics:
+        data[(label, "ours")] = rows[key].to_numpy(dtype=float)
+        data[(label, "paper")] = rows[f"paper_{key}"].to_numpy(dtype=float)
+    data[("test gap (%)", "ours − paper")] = rows["test_gap_pct"].to_numpy(dtype=float) - rows[
+        "paper_test_gap_pct"
+    ].to_numpy(dtype=float)
+    table = pd.DataFrame(data, index=rows.index)
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    return table
+
+
+def settings_table(results: pd.DataFrame, setting: str) -> pd.DataFrame:
+    """One setting's Table 6, 7 or 8: ours and the paper's, side by side.
+
+    Args:
+        results: ``results`` of :func:`deepstock.experiments.settings_comparison`.
+        setting: ``"setting1"``, ``"setting2"`` or ``"setting3"``.
+
+    Returns:
+        One row per method and regularization (index ``"DDPG None"``...), columns
+        ``(metric, "ours" | "paper")`` for the validation and test loss and gap, and
+        ``("test gap (%)", "ours − paper")`` in percentage points.
+    """
+    columns = ["setting", "method", "regularization"]
+    for key, _ in _METRICS:
+        columns += [key, f"paper_{key}"]
+    _require(results, "results", columns)
+    rows = results[results["setting"] == setting]
+    if rows.empty:
+        known = sorted(results["setting"].unique())
+        raise ValueError(f"setting {setting!r} is not in the results (they have {known})")
+    rows = rows.set_index(
+        pd.Index(
+            [
+                method_label(m, r)
+                for m, r in zip(rows["method"], rows["regularization"], strict=True)
+            ],
+            name="method",
+        )
+    )
+    return _side_by_side(rows, _METRICS)
+
+
+def setting4_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Table 9: DS with Base per (N, H), ours and the paper's side by side.
+
+    Args:
+        results: ``results`` of :func:`deepstock.experiments.setting4`.
+
+    Returns:
+        Index (``N``, ``H``); columns ``(metric, "ours" | "paper")`` for the benchmark's test
+        loss and DS's validation and test loss and gap, and the test-gap difference in points.
+        A (N, H) the paper did not report has missing paper values.
+    """
+    metrics = (("benchmark_test_loss", "benchmark test loss"), *_METRICS)
+    columns = ["n_skus", "horizon_periods", *(key for key, _ in metrics)]
+    _require(results, "setting4 results", columns)
+    rows = results.copy()
+    for key, _ in metrics:
+        if f"paper_{key}" not in rows.columns:
+            rows[f"paper_{key}"] = float("nan")
+    rows = rows.sort_values(["n_skus", "horizon_periods"])
+    rows.index = pd.MultiIndex.from_arrays(
+        [rows["n_skus"].astype(int), rows["horizon_periods"].astype(int)], names=["N", "H"]
+    )
+    return _side_by_side(rows, metrics)
+
+
+def benchmarks_table(benchmarks: pd.DataFrame) -> pd.DataFrame:
+    """The benchmark policies of settings 1-3 with what each is and the paper's implied loss.
+
+    Args:
+        benchmarks: ``benchmarks`` of :func:`deepstock.experiments.settings_comparison`
+            (``setting``, ``policy``, ``val_loss``, ``test_loss``, ``primary``).
+
+    Returns:
+        Index (setting, benchmark); columns ``what it is``, ``gaps measured against``
+        (``"yes"`` for the primary benchmark), ``validation loss``, ``test loss`` and
+        ``paper's test loss`` (the loss its gaps imply: the authors' DP in setting 1, DS on the
+        test trajectories in settings 2-3; missing for the other rows).
+    """
+    from deepstock.paper import PAPER_BENCHMARK_LOSS
+
+    _require(benchmarks, "benchmarks", ["setting", "policy", "val_loss", "test_loss", "primary"])
+    paper_policy = {"setting1": "dp_empirical", "setting2": "ds_on_test", "setting3": "ds_on_test"}
+    rows = []
+    for _, row in benchmarks.iterrows():
+        setting, policy = row["setting"], row["policy"]
+        matches = paper_policy.get(setting) == policy
+        rows.append(
+            {
+                "setting": setting.replace("setting", "setting "),
+                "benchmark": policy,
+                "what it is": BENCHMARK_DESCRIPTIONS.get(policy, policy),
+                "gaps measured against": "yes" if bool(row["primary"]) else "no",
+                "validation loss": float(row["val_loss"]),
+                "test loss": float(row["test_loss"]),
+                "paper's test loss": PAPER_BENCHMARK_LOSS[setting] if matches else float("nan"),
+            }
+        )
+    return pd.DataFrame(rows).set_index(["setting", "benchmark"])
+
+
+# ---------------------------------------------------------------------- budgets
+def _training_text(method: str, overrides: dict) -> str:
+    parts = []
+    for key, value in overrides.items():
+        shown = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
+        parts.append(f"{key.replace('_', ' ')} {shown}")
+    return f"{METHOD_LABELS[method]}: " + ", ".join(parts)
+
+
+def paper_training_lengths() -> dict[str, dict[str, int]]:
+    """The paper's training lengths per method, read from the setting-1 search spaces:
+    ``{"ddpg": {"total_steps": 200000, "patience": 10}, ..., "ds": {"epochs": 3000, ...}}``."""
+    from deepstock.search_spaces import search_space
+
+    keys = {"ddpg": ("total_steps", "patience"), "ppo": ("total_steps", "patience")}
+    keys["ds"] = ("epochs", "patience")
+    lengths = {}
+    for method, names in keys.items():
+        fixed = search_space(method, "base", "setting1").fixed
+        lengths[method] = {name: int(fixed[name]) for name in names if name in fixed}
+    return lengths
+
+
+def training_lengths(profile: str | Profile) -> dict[str, dict]:
+    """What a profile fixes about training, per method (the paper's lengths when it fixes
+    nothing for a method)."""
+    budget = resolve_profile(profile)
+    paper = paper_training_lengths()
+    return {
+        method: (budget.training_overrides(method) or dict(paper[method]))
+        for method in ("ddpg", "ppo", "ds")
+    }
+
+
+def budget_line(profile: str | Profile) -> str:
+    """One Markdown line: the profile's tuning budget and training lengths, and the paper's.
+
+    For example ``"**Budget (profile `quick`):** 8 stage-1 trials, the best 2 re-run with 2
+    seeds each, 1 repeat; DDPG: total steps 10,000, patience 5; ... **The paper:** 50 trials,
+    the best 5 with 5 seeds each, 3 repeats; ..."``.
+    """
+    budget = resolve_profile(profile)
+    paper = PROFILES["paper"]
+
+    def tuning(p: Profile) -> str:
+        repeats = "1 repeat" if p.repeats == 1 else f"{p.repeats} repeats averaged"
+        return (
+            f"{p.n_trials} stage-1 trials, the best {p.top_k} re-run with {p.n_seeds} "
+            f"seed{'s' if p.n_seeds != 1 else ''} each, {repeats}"
+        )
+
+    ours = "; ".join(_training_text(m, o) for m, o in training_lengths(budget).items())
+    theirs = "; ".join(_training_text(m, o) for m, o in paper_training_lengths().items())
+    if budget.name == "paper":
+        return f"**Budget (profile `paper`, the paper's protocol):** {tuning(budget)}; {ours}."
+    return (
+        f"**Budget (profile `{budget.name}`):** {tuning(budget)}; {ours}. "
+        f"**The paper:** {tuning(paper)}; {theirs}."
+    )
