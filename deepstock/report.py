@@ -13,6 +13,7 @@ from the paper's.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import pandas as pd
 
@@ -28,6 +29,7 @@ __all__ = [
     "paper_training_lengths",
     "setting4_table",
     "settings_table",
+    "styled",
     "training_lengths",
 ]
 
@@ -176,6 +178,26 @@ def benchmarks_table(benchmarks: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows).set_index(["setting", "benchmark"])
+
+
+def styled(table: pd.DataFrame, *, loss_digits: int = 4, gap_digits: int = 2) -> Any:
+    """The table as a pandas ``Styler`` with the book's precision, for display.
+
+    A column whose label (any level) mentions a loss gets ``loss_digits`` decimals, one that
+    mentions a gap or a percentage ``gap_digits``; a difference column (``"ours − paper"``) is
+    signed. Missing values show as a dash. Other float columns get ``loss_digits`` decimals.
+    """
+    if not isinstance(table, pd.DataFrame):
+        raise ValueError(f"table must be a pandas DataFrame, got {type(table)}")
+    formats = {}
+    for column in table.columns:
+        if not pd.api.types.is_float_dtype(table[column]):
+            continue
+        words = " ".join(column) if isinstance(column, tuple) else str(column)
+        digits = gap_digits if ("gap" in words or "%" in words) else loss_digits
+        sign = "+" if "−" in words else ""
+        formats[column] = f"{{:{sign}.{digits}f}}"
+    return table.style.format(formats, na_rep="–")
 
 
 # ---------------------------------------------------------------------- budgets

@@ -17,6 +17,7 @@ from deepstock.report import (
     paper_training_lengths,
     setting4_table,
     settings_table,
+    styled,
     training_lengths,
 )
 
@@ -101,3 +102,14 @@ def test_budget_line_reads_the_profiles_and_the_papers_lengths() -> None:
     assert training_lengths("paper") == paper_training_lengths()
     with pytest.raises(ValueError, match="unknown profile"):
         budget_line("huge")
+
+
+def test_styled_formats_losses_gaps_and_differences() -> None:
+    table = settings_table(_results(), "setting1")
+    table.iloc[0, 1] = float("nan")
+    html = styled(table).to_html()
+    assert "0.9443" in html and "1.0443" in html  # test losses, 4 decimals
+    assert ">8.92<" in html and "+1.50" in html  # a gap with 2 decimals, a signed difference
+    assert "–" in html  # the missing value
+    with pytest.raises(ValueError, match="DataFrame"):
+        styled([1, 2])
