@@ -20,9 +20,10 @@ experiment         what it computes
 
 Benchmarks are computed the paper's way (SPEC.md section 7): the exact DP for setting 1 (the
 true distributions, the project's benchmark; the authors' empirical-frequency DP beside it),
-DS trained and selected on the test trajectories for AR(1) (the paper uses that one test
-benchmark for the validation gaps too, and so do we), and the critical-fractile base stock for
-setting 4.
+DS trained and selected on the evaluated trajectories for AR(1) (on the test trajectories for
+the test gap, on the validation trajectories for the validation gap), and the critical-fractile
+base stock for setting 4. Every gap compares losses on the same trajectories (SPEC.md section 7);
+the paper's validation gaps in settings 2-4 were measured against its test benchmark instead.
 """
 
 from __future__ import annotations
@@ -164,36 +165,42 @@ def dataset_on_split(dataset: InventoryDataset, split: str = "test") -> Inventor
 def ar1_benchmark(
     dataset: InventoryDataset, context: ExperimentContext, *, n_seeds: int | None = None
 ) -> dict[str, Any]:
-    """DS with Base trained on the test trajectories themselves: the AR(1) benchmark.
+    """DS with Base trained on the evaluated trajectories themselves: the AR(1) benchmark.
 
-    It uses the paper's tuned setting-1 DS Base configuration with the profile's DS training
-    length, over ``n_seeds`` seeds (default: the profile's stage-2 seeds); the benchmark is the
-    best (lowest) test loss, the closest approximation of the optimum on these trajectories.
+    SPEC.md section 7 approximates the optimum on the test trajectories by DS trained (and
+    selected) on them; a gap is measured on the same trajectories, so the validation benchmark
+    is DS trained on the validation trajectories in the same way. (The paper's validation gaps
+    used its test benchmark, 2.284, for both; the book says so where it compares.) Each uses the
+    paper's tuned setting-1 DS Base configuration with the profile's DS training length, over
+    ``n_seeds`` seeds (default: the profile's stage-2 seeds), and keeps the lowest loss, the
+    closest approximation of the optimum.
     """
     profile = context.resolved_profile
     seeds = range(n_seeds if n_seeds is not None else profile.n_seeds)
-    fitted = dataset_on_split(dataset, "test")
     overrides = profile.training_overrides("ds")
-    runs = [
-        cached_train(
-            context.store,
-            "ds",
-            "base",
-            fitted,
-            overrides,
-            seed=seed,
-            device=context.device,
-            setting="setting1",
-        )
-        for seed in seeds
-    ]
-    best = min(runs, key=lambda run: run["test"]["loss"])
+    losses: dict[str, list[float]] = {}
+    for split in ("val", "test"):
+        fitted = dataset_on_split(dataset, split)
+        losses[split] = [
+            cached_train(
+                context.store,
+                "ds",
+                "base",
+                fitted,
+                overrides,
+                seed=seed,
+                device=context.device,
+                setting="setting1",
+            )["test"]["loss"]
+            for seed in seeds
+        ]
     return {
-        "policy": "ds_on_test",
-        "val_loss": best["test"]["loss"],
-        "test_loss": best["test"]["loss"],
-        "seeds": len(runs),
-        "test_losses": [run["test"]["loss"] for run in runs],
+        "policy": "ds_on_split",
+        "val_loss": min(losses["val"]),
+        "test_loss": min(losses["test"]),
+        "seeds": len(seeds),
+        "val_losses": losses["val"],
+        "test_losses": losses["test"],
     }
 
 
