@@ -522,6 +522,8 @@ def check_claims(
     curves: pd.DataFrame | None = None,
     setting4_results: pd.DataFrame | None = None,
     missing: Mapping[str, str] | None = None,
+    few_trials: int | None = None,
+    margin: float = 5.0,
 ) -> list[ClaimCheck]:
     """Every claim of :data:`CLAIMS`, in its order, on whatever tables are given.
 
@@ -532,6 +534,8 @@ def check_claims(
         setting4_results: setting 4 (:func:`deepstock.experiments.setting4` ``results``).
         missing: table name (``"results"``, ``"counts"``, ``"curves"``, ``"setting4_results"``)
             -> why it is absent, shown as the evidence of the claims that need it.
+        few_trials: passed to :func:`check_base_gain_larger_with_few_trials`.
+        margin: passed to :func:`check_setting4_validation_below_test` (percentage points).
 
     A claim whose table is ``None`` is *not testable*.
     """
@@ -542,18 +546,22 @@ def check_claims(
         "setting4_results": "no setting-4 results",
         **dict(missing or {}),
     }
+
+    def few_trials_check(curves: pd.DataFrame) -> ClaimCheck:
+        return check_base_gain_larger_with_few_trials(curves, few_trials=few_trials)
+
+    def validation_check(results: pd.DataFrame) -> ClaimCheck:
+        return check_setting4_validation_below_test(results, margin=margin)
+
     checks = {
         "base_improves_test_loss": ("results", check_base_improves_test_loss),
-        "base_gain_larger_with_few_trials": ("curves", check_base_gain_larger_with_few_trials),
+        "base_gain_larger_with_few_trials": ("curves", few_trials_check),
         "trials_to_beat_ds_drop": ("counts", check_trials_to_beat_ds_drop),
         "regularization_helps_drl_more": ("results", check_regularization_helps_drl_more),
         "base_drl_beats_ds": ("results", check_base_drl_beats_ds),
         "ds_overfits_setting3": ("results", check_ds_overfits_setting3),
         "setting4_gap_shrinks_with_n": ("setting4_results", check_setting4_gap_shrinks_with_n),
-        "setting4_validation_below_test": (
-            "setting4_results",
-            check_setting4_validation_below_test,
-        ),
+        "setting4_validation_below_test": ("setting4_results", validation_check),
     }
     tables = {
         "results": results,

@@ -344,3 +344,12 @@ def test_every_claim_is_checked_once() -> None:
     ids = [check.claim_id for check in check_claims()]
     assert ids == list(CLAIMS) and len(set(ids)) == len(ids)
     assert all(check.verdict == "not testable" for check in check_claims())
+
+
+def test_check_claims_passes_its_knobs_on() -> None:
+    table = paper_setting4_table()
+    strict = {c.claim_id: c for c in check_claims(setting4_results=table, margin=50.0)}
+    assert strict["setting4_validation_below_test"].holding == 1  # only +52.0 (H = 8)
+    curves = _curves({("ds", "none"): [3.0, 2.0, 1.0, 1.0], ("ds", "base"): [1.0] * 4})
+    late = {c.claim_id: c for c in check_claims(curves=curves, few_trials=3)}
+    assert "after 3" in late["base_gain_larger_with_few_trials"].evidence
