@@ -29,6 +29,7 @@ the paper's validation gaps in settings 2-4 were measured against its test bench
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -47,9 +48,11 @@ __all__ = [
     "SETTING4_SKUS",
     "ExperimentContext",
     "ar1_benchmark",
+    "dataset_for_record",
     "dataset_on_split",
     "figure2",
     "figure3",
+    "reproduce_stored_runs",
     "run_experiment",
     "setting4",
     "setting_benchmark",
@@ -449,6 +452,81 @@ def setting4(
                     row[f"paper_{key}"] = float(reported[key])
             rows.append(row)
     return {"results": pd.DataFrame(rows)}
+
+
+# ------------------------------------------------------------------ checking stored results
+def dataset_for_record(record: dict[str, Any]) -> InventoryDataset:
+    """Rebuild the dataset a stored run was trained on, from its recorded name.
+
+    Knows the experiments' datasets: ``setting1``-``setting3``, ``setting4-n<N>-h<H>`` and their
+    ``-val-only``/``-test-only`` variants (:func:`dataset_on_split`). The rebuilt dataset's
+    fingerprint must equal the recorded one.
+    """
+    from deepstock.store import dataset_fingerprint
+
+    name = str(record["dataset"]["name"])
+    base, split = name, None
+    for candidate in ("val", "test"):
+        suffix = f"-{candidate}-only"
+        if name.endswith(suffix):
+            base, split = name[: -len(suffix)], candidate
+    cell = re.fullmatch(r"setting4-n(\d+)-h(\d+)", base)
+    if cell is not None:
+        dataset = load_setting("setting4", n_skus=int(cell[1]), horizon_periods=int(cell[2]))
+    else:
+        dataset = load_setting(base)
+    if split is not None:
+        dataset = dataset_on_split(dataset, split)
+    if dataset_fingerprint(dataset) != record["dataset"]["fingerprint"]:
+        raise ValueError(
+            f"the rebuilt dataset {name!r} does not match the stored run's fingerprint"
+        )
+    return dataset
+
+
+def reproduce_stored_runs(
+    store: ResultStore, keys: Sequence[str], *, device: str = "cpu"
+) -> pd.DataFrame:
+    """Retrain stored runs from their recorded identity and compare the numbers.
+
+    Returns one row per key: ``method``, ``regularization``, ``dataset``, the stored and the
+    recomputed ``val_loss`` and ``test_loss``, and ``max_abs_diff``.
+    """
+    from deepstock.training import train
+
+    rows = []
+    for key in keys:
+        record = store.read(key)
+        if record is None:
+            raise ValueError(f"no stored run under key {key!r}")
+        identity = record["identity"]
+        dataset = dataset_for_record(record)
+        result = train(
+            identity["method"],
+            identity["regularization"],
+            dataset,
+            dict(identity["config"]),
+            seed=int(identity["seed"]),
+            device=device,
+            use_defaults=False,
+        )
+        stored = record["result"]
+        row = {
+            "key": key,
+            "method": identity["method"],
+            "regularization": identity["regularization"],
+            "dataset": record["dataset"]["name"],
+            "stored_val_loss": stored["val"]["loss"],
+            "val_loss": result.val_loss,
+            "stored_test_loss": stored["test"]["loss"],
+            "test_loss": result.test_loss,
+        }
+        row["max_abs_diff"] = max(
+            abs(row["stored_val_loss"] - row["val_loss"]),
+            abs(row["stored_test_loss"] - row["test_loss"]),
+        )
+        rows.append(row)
+    return pd.DataFrame(rows)
 
 
 #: Experiment name -> function of an :class:`ExperimentContext`.

@@ -1,0 +1,122 @@
+"""The experiment definitions, and the committed quick results reproduced from their records."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from deepstock.benchmarks import benchmark_losses
+from deepstock.data import load_setting
+from deepstock.experiments import (
+    ExperimentContext,
+    dataset_on_split,
+    reproduce_stored_runs,
+    run_experiment,
+    setting4,
+    setting_benchmark,
+    settings_comparison,
+    trials_to_beat_ds,
+)
+from deepstock.store import ResultStore
+
+
+@pytest.fixture
+def smoke_context(tmp_path):
+    return ExperimentContext(
+        profile="smoke",
+        device="cpu",
+        store=ResultStore(tmp_path / "results"),
+        storage=f"sqlite:///{tmp_path / 'optuna.db'}",
+    )
+
+
+def test_dataset_on_split_uses_one_split_three_times():
+    dataset = load_setting("setting3")
+    fitted = dataset_on_split(dataset, "test")
+    test = dataset.subset("test")
+    for split in ("train", "val", "test"):
+        part = fitted.subset(split)
+        assert np.array_equal(part.demand, test.demand)
+        assert np.array_equal(part.sku_id, test.sku_id)
+    assert fitted.params["fitted_on_split"] == "test"
+
+
+def test_trials_to_beat_ds_is_the_first_crossing():
+    rows = []
+    curves = {
+        ("ds", "none"): [1.2, 1.1, 1.0, 1.0],
+        ("ddpg", "none"): [2.0, 1.5, 0.99, 0.9],  # below DS first after 3 trials
+        ("ppo", "none"): [2.0, 2.0, 2.0, 2.0],  # never
+        ("ds", "base"): [1.0, 1.0, 1.0, 1.0],
+        ("ddpg", "base"): [0.9, 0.8, 0.8, 0.8],  # at once
+        ("ppo", "base"): [1.0, 0.95, 0.9, 0.9],  # equal is not below: after 2
+    }
+    for (method, reg), values in curves.items():
+        for n, value in enumerate(values, start=1):
+            rows.append(
+                {"method": method, "regularization": reg, "n_trials": n, "best_val_loss": value}
+            )
+    counts = trials_to_beat_ds(pd.DataFrame(rows)).set_index(["method", "regularization"])
+    assert counts.loc[("ddpg", "none"), "trials"] == 3
+    assert pd.isna(counts.loc[("ppo", "none"), "trials"])
+    assert counts.loc[("ddpg", "base"), "trials"] == 1
+    assert counts.loc[("ppo", "base"), "trials"] == 2
+    assert (counts["budget"] == 4).all()
+
+
+def test_setting4_smoke_cell_and_resume(smoke_context):
+    tables = setting4(smoke_context, n_skus=(5,), horizons=(2,))
+    row = tables["results"].iloc[0]
+    bench = benchmark_losses(load_setting("setting4", n_skus=5, horizon_periods=2))[0]
+    assert row["benchmark_test_loss"] == pytest.approx(bench["test_loss"])
+    assert row["test_gap_pct"] == pytest.approx(100 * (row["test_loss"] / bench["test_loss"] - 1))
+    assert row["paper_test_gap_pct"] == pytest.approx(21.40)
+    stored = sorted(smoke_context.store.keys())
+    again = setting4(smoke_context, n_skus=(5,), horizons=(2,))
+    assert sorted(smoke_context.store.keys()) == stored  # nothing retrained
+    pd.testing.assert_frame_equal(again["results"], tables["results"])
+
+
+def test_settings_comparison_smoke_gaps(smoke_context):
+    tables = settings_comparison(smoke_context, settings=("setting1",), pairs=(("ds", "base"),))
+    results, bench = tables["results"], tables["benchmarks"]
+    primary = bench[bench["primary"]].iloc[0]
+    assert primary["policy"] == "dp_true"
+    row = results.iloc[0]
+    assert row["val_gap_pct"] == pytest.approx(100 * (row["val_loss"] / primary["val_loss"] - 1))
+    assert row["paper_test_loss"] == pytest.approx(1.0959)
+    assert set(tables["curves"]["n_trials"]) == {1, 2}
+
+
+def test_ar1_benchmark_fits_each_split(smoke_context):
+    bench = setting_benchmark("setting3", load_setting("setting3"), smoke_context)
+    row = bench.iloc[0]
+    assert row["policy"] == "ds_on_split" and row["primary"]
+    assert row["val_loss"] > 0 and row["test_loss"] > 0 and row["val_loss"] != row["test_loss"]
+
+
+def test_bad_experiment_and_parameters_fail_at_once(smoke_context):
+    with pytest.raises(ValueError, match="unknown experiment"):
+        run_experiment("nope", smoke_context)
+    with pytest.raises(ValueError, match="n_skus"):
+        setting4(smoke_context, n_skus=(0,), horizons=(2,))
+    with pytest.raises(ValueError, match="workers"):
+        ExperimentContext(profile="smoke", workers=0)
+    with pytest.raises(ValueError, match="profile"):
+        ExperimentContext(profile="huge")
+
+
+def test_committed_quick_results_reproduce():
+    """Retrain a sample of the committed quick runs from their records: the same numbers."""
+    store = ResultStore.for_profile("quick")
+    records = list(store.records())
+    assert records, "the committed quick results (data/results/quick) are missing"
+    by_method = {}
+    for record in records:
+        by_method.setdefault(record["identity"]["method"], []).append(record)
+    sample = []
+    for method, method_records in sorted(by_method.items()):
+        method_records.sort(key=lambda r: (r["result"]["wall_time_s"], r["key"]))
+        # the two quickest DS runs; the quickest run of each RL method (they take seconds)
+        sample.extend(method_records[: 2 if method == "ds" else 1])
+    table = reproduce_stored_runs(store, [r["key"] for r in sample])
+    assert (table["max_abs_diff"] < 1e-6).all(), table.to_string()
