@@ -20,7 +20,6 @@ import pandas as pd
 from deepstock.profiles import PROFILES, Profile, resolve_profile
 
 __all__ = [
-    "BENCHMARK_DESCRIPTIONS",
     "METHOD_LABELS",
     "REGULARIZATION_LABELS",
     "benchmarks_table",
@@ -35,22 +34,6 @@ __all__ = [
 
 METHOD_LABELS = {"ddpg": "DDPG", "ppo": "PPO", "ds": "DS"}
 REGULARIZATION_LABELS = {"none": "None", "base": "Base", "coeff": "Coeff", "both": "Both"}
-
-#: Benchmark policy -> what it is (settings 1-3).
-BENCHMARK_DESCRIPTIONS = {
-    "dp_true": (
-        "dynamic program with the true demand distributions; this book's benchmark, "
-        "every setting-1 gap is measured against it"
-    ),
-    "dp_empirical": (
-        "dynamic program with the demand frequencies of the 10 training trajectories; the "
-        "authors' benchmark, shown for comparison"
-    ),
-    "ds_on_test": (
-        "DS with Base trained and selected on the 100 test trajectories themselves; the "
-        "paper's AR(1) benchmark, used for the validation gaps too"
-    ),
-}
 
 _METRICS = (
     ("val_loss", "validation loss"),
@@ -146,22 +129,26 @@ def setting4_table(results: pd.DataFrame) -> pd.DataFrame:
 
 
 def benchmarks_table(benchmarks: pd.DataFrame) -> pd.DataFrame:
-    """The benchmark policies of settings 1-3 with what each is and the paper's implied loss.
+    """The benchmark policies of settings 1-3 with the paper's implied loss.
 
     Args:
         benchmarks: ``benchmarks`` of :func:`deepstock.experiments.settings_comparison`
             (``setting``, ``policy``, ``val_loss``, ``test_loss``, ``primary``).
 
     Returns:
-        Index (setting, benchmark); columns ``what it is``, ``gaps measured against``
-        (``"yes"`` for the primary benchmark), ``validation loss``, ``test loss`` and
+        Index (setting, benchmark); columns ``gaps measured against`` (``"yes"`` for the
+        primary benchmark), ``validation loss``, ``test loss`` and
         ``paper's test loss`` (the loss its gaps imply: the authors' DP in setting 1, DS on the
         test trajectories in settings 2-3; missing for the other rows).
     """
     from deepstock.paper import PAPER_BENCHMARK_LOSS
 
     _require(benchmarks, "benchmarks", ["setting", "policy", "val_loss", "test_loss", "primary"])
-    paper_policy = {"setting1": "dp_empirical", "setting2": "ds_on_test", "setting3": "ds_on_test"}
+    paper_policy = {
+        "setting1": "dp_empirical",
+        "setting2": "ds_on_split",
+        "setting3": "ds_on_split",
+    }
     rows = []
     for _, row in benchmarks.iterrows():
         setting, policy = row["setting"], row["policy"]
@@ -170,7 +157,6 @@ def benchmarks_table(benchmarks: pd.DataFrame) -> pd.DataFrame:
             {
                 "setting": setting.replace("setting", "setting "),
                 "benchmark": policy,
-                "what it is": BENCHMARK_DESCRIPTIONS.get(policy, policy),
                 "gaps measured against": "yes" if bool(row["primary"]) else "no",
                 "validation loss": float(row["val_loss"]),
                 "test loss": float(row["test_loss"]),
@@ -197,7 +183,11 @@ def styled(table: pd.DataFrame, *, loss_digits: int = 4, gap_digits: int = 2) ->
         digits = gap_digits if ("gap" in words or "%" in words) else loss_digits
         sign = "+" if "−" in words else ""
         formats[column] = f"{{:{sign}.{digits}f}}"
-    return table.style.format(formats, na_rep="–")
+    # the class gives the Styler's table the book's dataframe look; row labels stay on one line
+    styler = table.style.format(formats, na_rep="–").set_table_attributes('class="dataframe"')
+    return styler.set_table_styles(
+        [{"selector": "th.row_heading", "props": [("white-space", "nowrap")]}], overwrite=False
+    )
 
 
 # ---------------------------------------------------------------------- budgets
