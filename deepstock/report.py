@@ -12,7 +12,7 @@ from the paper's.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
@@ -166,12 +166,19 @@ def benchmarks_table(benchmarks: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index(["setting", "benchmark"])
 
 
-def styled(table: pd.DataFrame, *, loss_digits: int = 4, gap_digits: int = 2) -> Any:
+def styled(
+    table: pd.DataFrame,
+    *,
+    loss_digits: int = 4,
+    gap_digits: int = 2,
+    digits: Mapping[Any, int] | None = None,
+) -> Any:
     """The table as a pandas ``Styler`` with the book's precision, for display.
 
     A column whose label (any level) mentions a loss gets ``loss_digits`` decimals, one that
     mentions a gap or a percentage ``gap_digits``; a difference column (``"ours − paper"``) is
-    signed. Missing values show as a dash. Other float columns get ``loss_digits`` decimals.
+    signed. ``digits`` sets the decimals of named columns. Missing values show as a dash. Other
+    float columns get ``loss_digits`` decimals.
     """
     if not isinstance(table, pd.DataFrame):
         raise ValueError(f"table must be a pandas DataFrame, got {type(table)}")
@@ -180,9 +187,10 @@ def styled(table: pd.DataFrame, *, loss_digits: int = 4, gap_digits: int = 2) ->
         if not pd.api.types.is_float_dtype(table[column]):
             continue
         words = " ".join(column) if isinstance(column, tuple) else str(column)
-        digits = gap_digits if ("gap" in words or "%" in words) else loss_digits
+        places = gap_digits if ("gap" in words or "%" in words) else loss_digits
+        places = (digits or {}).get(column, places)
         sign = "+" if "−" in words else ""
-        formats[column] = f"{{:{sign}.{digits}f}}"
+        formats[column] = f"{{:{sign}.{places}f}}"
     # the class gives the Styler's table the book's dataframe look; row labels stay on one line
     styler = table.style.format(formats, na_rep="–").set_table_attributes('class="dataframe"')
     return styler.set_table_styles(

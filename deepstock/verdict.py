@@ -362,7 +362,7 @@ def check_trials_to_beat_ds_drop(counts: pd.DataFrame) -> ClaimCheck:
         if any(key not in table.index for key in keys):
             continue
         none, base = (table.loc[key, "trials"] for key in keys)
-        text = f"{_METHOD_NAMES[method]} {shown(keys[0])} -> {shown(keys[1])}"
+        text = f"{_METHOD_NAMES[method]} {shown(keys[0])} → {shown(keys[1])}"
         if not _finite(none) and not _finite(base):
             parts.append(text + " (undecided)")
             continue
@@ -372,7 +372,7 @@ def check_trials_to_beat_ds_drop(counts: pd.DataFrame) -> ClaimCheck:
     if cases == 0:
         why = "neither DDPG nor PPO surpassed DS within the budget"
         return _not_testable("trials_to_beat_ds_drop", "all", f"{why}: {'; '.join(parts)}.")
-    evidence = f"Trials to surpass DS, None -> Base: {'; '.join(parts)}."
+    evidence = f"Trials to surpass DS, None → Base: {'; '.join(parts)}."
     return ClaimCheck("trials_to_beat_ds_drop", holding, cases, "all", evidence)
 
 
@@ -631,7 +631,8 @@ def verdict_table(ours: Sequence[ClaimCheck], paper: Sequence[ClaimCheck]) -> pd
     """Our verdict and the paper's side by side, one row per claim (in the order of ``ours``).
 
     Columns: ``takeaway``, ``claim``, ``ours``, ``our score``, ``paper``, ``paper score``,
-    ``agree`` (the two verdicts are equal), indexed by ``claim_id``.
+    ``agree`` (the two verdicts are equal; ``None`` when either is not testable), indexed by
+    ``claim_id``.
     """
     theirs = {check.claim_id: check for check in paper}
     missing = [check.claim_id for check in ours if check.claim_id not in theirs]
@@ -649,7 +650,11 @@ def verdict_table(ours: Sequence[ClaimCheck], paper: Sequence[ClaimCheck]) -> pd
                 "our score": check.score,
                 "paper": other.verdict,
                 "paper score": other.score,
-                "agree": check.verdict == other.verdict,
+                "agree": (
+                    None
+                    if "not testable" in (check.verdict, other.verdict)
+                    else check.verdict == other.verdict
+                ),
             }
         )
     return pd.DataFrame(rows).set_index("claim_id")

@@ -117,5 +117,7 @@ def test_styled_formats_losses_gaps_and_differences() -> None:
     assert ">8.92<" in html and "+1.50" in html  # a gap with 2 decimals, a signed difference
     assert "–" in html  # the missing value
     assert 'class="dataframe"' in html
+    html = styled(table, digits={("test loss", "paper"): 1}).to_html()
+    assert ">0.9<" in html and "0.9443" not in html
     with pytest.raises(ValueError, match="DataFrame"):
         styled([1, 2])

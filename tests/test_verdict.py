@@ -73,7 +73,7 @@ def test_paper_numbers_give_the_papers_own_statements() -> None:
     # 17 -> 11 and 32 -> 7
     trials = checks["trials_to_beat_ds_drop"]
     assert (trials.holding, trials.cases, trials.verdict) == (2, 2, "supported")
-    assert "DDPG 17 -> 11" in trials.evidence and "PPO 32 -> 7" in trials.evidence
+    assert "DDPG 17 → 11" in trials.evidence and "PPO 32 → 7" in trials.evidence
     # setting 1: DS gains 18.24 points, DDPG 1.00, PPO 1.60; settings 2-3: DDPG/PPO gain more
     more = checks["regularization_helps_drl_more"]
     assert (more.holding, more.cases, more.verdict) == (4, 6, "partly supported")
@@ -185,7 +185,7 @@ def test_trials_to_beat_ds_read_from_the_experiments_counts() -> None:
     counts = trials_to_beat_ds(curves)
     check = check_trials_to_beat_ds_drop(counts)
     assert (check.holding, check.cases, check.verdict) == (2, 2, "supported")
-    assert "DDPG 3 -> 1" in check.evidence and "PPO none in 4 -> 2" in check.evidence
+    assert "DDPG 3 → 1" in check.evidence and "PPO none in 4 → 2" in check.evidence
 
 
 def test_trials_to_beat_ds_handles_methods_that_never_surpass_ds() -> None:
@@ -207,7 +207,7 @@ def test_trials_to_beat_ds_handles_methods_that_never_surpass_ds() -> None:
     assert (check.holding, check.cases, check.verdict) == (0, 2, "not supported")
     check = check_trials_to_beat_ds_drop(counts((None, None), (6, 2)))
     assert (check.holding, check.cases) == (1, 1)
-    assert "DDPG none in 8 -> none in 8 (undecided)" in check.evidence
+    assert "DDPG none in 8 → none in 8 (undecided)" in check.evidence
     check = check_trials_to_beat_ds_drop(counts((None, None), (None, None)))
     assert check.verdict == "not testable"
     with pytest.raises(ValueError, match=r"\['budget'\]"):
@@ -309,6 +309,7 @@ def test_verdict_table_puts_ours_and_the_papers_side_by_side() -> None:
     assert (row["ours"], row["our score"]) == ("supported", "3 of 3")
     assert (row["paper"], row["paper score"], row["agree"]) == ("partly supported", "8 of 9", False)
     assert table.loc["trials_to_beat_ds_drop", "ours"] == "not testable"
+    assert table.loc["trials_to_beat_ds_drop", "agree"] is None
     with pytest.raises(ValueError, match="paper has no check"):
         verdict_table(ours, paper_checks()[:3])
 
