@@ -16,6 +16,8 @@ experiment         what it computes
                    10,000 steps, None vs Base, at the paper's tuned configurations
 ``setting4``       DS with Base over N x H, tuned; gap against the critical-fractile benchmark
                    (Figure 4, Table 9)
+``tuned``          setting 1 at the paper's published tuned configurations, several seeds
+                   (no tuning; the methods' honest check)
 =================  ===========================================================================
 
 Benchmarks are computed the paper's way (SPEC.md section 7): the exact DP for setting 1 (the
@@ -59,6 +61,7 @@ __all__ = [
     "settings_comparison",
     "trials_to_beat_ds",
     "tune_pair",
+    "tuned_configurations",
 ]
 
 #: The six (method, regularization) pairs of the synthetic tables, in the paper's order.
@@ -402,6 +405,82 @@ def figure3(
     }
 
 
+# ------------------------------------------------------------------ tuned configurations
+def tuned_configurations(
+    context: ExperimentContext,
+    seeds: Sequence[int] = (0, 1, 2),
+    *,
+    full_length: bool | None = None,
+) -> dict[str, pd.DataFrame]:
+    """Setting 1 at the paper's published tuned configurations (no tuning), several seeds.
+
+    The honest check of the methods: each of the six pairs trained with the configuration the
+    authors published (SPEC.md section 5) for each seed. ``full_length`` trains as the paper
+    does (200,000 steps / 3000 epochs with early stopping); by default every profile but
+    ``smoke`` does, and ``smoke`` uses its short training.
+
+    Returns ``runs``: one row per (method, regularization, seed) with losses, gaps against
+    ``dp_true`` and the authors' ``dp_empirical``, wall time and steps or epochs run;
+    ``summary``: the mean and spread over seeds per pair, with the paper's numbers.
+    """
+    from deepstock.benchmarks import benchmark_losses
+    from deepstock.paper import paper_settings_table
+
+    profile = context.resolved_profile
+    if full_length is None:
+        full_length = profile.name != "smoke"
+    dataset = load_setting("setting1")
+    bench = {row["policy"]: row for row in benchmark_losses(dataset)}
+    rows = []
+    for method, regularization in METHOD_PAIRS:
+        overrides = {} if full_length else profile.training_overrides(method)
+        for seed in seeds:
+            run = cached_train(
+                context.store,
+                method,
+                regularization,
+                dataset,
+                overrides,
+                seed=seed,
+                device=context.device,
+            )
+            curve = run.get("curve", [])
+            rows.append(
+                {
+                    "method": method,
+                    "regularization": regularization,
+                    "seed": seed,
+                    "val_loss": run["val"]["loss"],
+                    "test_loss": run["test"]["loss"],
+                    "val_gap_pct": _gap_pct(run["val"]["loss"], bench["dp_true"]["val_loss"]),
+                    "test_gap_pct": _gap_pct(run["test"]["loss"], bench["dp_true"]["test_loss"]),
+                    "test_gap_vs_authors_dp_pct": _gap_pct(
+                        run["test"]["loss"], bench["dp_empirical"]["test_loss"]
+                    ),
+                    "wall_time_s": run["wall_time_s"],
+                    "trained_for": curve[-1]["step"] if curve else 0,
+                    "unit": run.get("curve_unit", ""),
+                }
+            )
+    runs = pd.DataFrame(rows)
+    summary = runs.groupby(["method", "regularization"], sort=False, as_index=False).agg(
+        val_loss=("val_loss", "mean"),
+        test_loss=("test_loss", "mean"),
+        test_loss_std=("test_loss", "std"),
+        val_gap_pct=("val_gap_pct", "mean"),
+        test_gap_pct=("test_gap_pct", "mean"),
+        test_gap_vs_authors_dp_pct=("test_gap_vs_authors_dp_pct", "mean"),
+        wall_time_s=("wall_time_s", "mean"),
+    )
+    paper = paper_settings_table()
+    paper = paper[paper["setting"] == "setting1"].drop(columns="setting")
+    paper = paper.rename(
+        columns={c: f"paper_{c}" for c in paper.columns if c.endswith(("loss", "pct"))}
+    )
+    summary = summary.merge(paper, on=["method", "regularization"], how="left")
+    return {"runs": runs, "summary": summary}
+
+
 # ------------------------------------------------------------------ setting 4
 def setting4(
     context: ExperimentContext,
@@ -535,6 +614,7 @@ EXPERIMENTS: dict[str, Callable[[ExperimentContext], dict[str, pd.DataFrame]]] =
     "figure2": figure2,
     "figure3": figure3,
     "setting4": setting4,
+    "tuned": tuned_configurations,
 }
 
 
