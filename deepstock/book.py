@@ -510,12 +510,48 @@ def _jupyter_book_command() -> list[str]:
     return [found]
 
 
+#: The parts of MathJax 3 the pages load: the TeX-to-HTML component, its fonts and the TeX
+#: extensions it may load on demand (relative to MathJax's ``es5`` folder).
+MATHJAX_FILES = ("tex-chtml.js", "output/chtml/fonts/woff-v2", "input/tex/extensions")
+
+
+def vendor_mathjax(root: Path) -> Path:
+    """Copy MathJax 3 into ``<root>/_static/mathjax/`` so that the book typesets offline.
+
+    The pages load ``_static/mathjax/tex-chtml.js`` (``mathjax_path`` in ``_config.yml``), not
+    a CDN: the book works without a network. MathJax comes from the ``django-static-mathjax``
+    package (its static files only; Django is not needed), a dependency of the book extra.
+    """
+    try:
+        import mathjax
+    except ImportError:
+        raise BookBuildError(
+            "MathJax is not installed: install the book extra (pip install -e '.[book]'), "
+            "which provides it through the django-static-mathjax package"
+        ) from None
+    source = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
+    target = root / "_static" / "mathjax"
+    for name in MATHJAX_FILES:
+        origin, copy = source / name, target / name
+        if not origin.exists():
+            raise BookBuildError(
+                f"MathJax file {origin} is missing; reinstall django-static-mathjax"
+            )
+        if origin.is_dir():
+            shutil.copytree(origin, copy, dirs_exist_ok=True)
+        else:
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(origin, copy)
+    return target
+
+
 def build_html(layout: BookLayout, *, strict: bool = True, quiet: bool = False) -> Path:
     """Run ``jupyter-book build`` on the project root; return ``_build/html/index.html``.
 
     ``strict`` adds ``-W -n --keep-going``: warnings and broken references fail the build.
     ``--all`` rebuilds every page so that a warning cannot hide in a page left unchanged.
     """
+    vendor_mathjax(layout.root)
     command = [*_jupyter_book_command(), "build", str(layout.root), "--builder", "html", "--all"]
     if strict:
         command += ["-W", "-n", "--keep-going"]
