@@ -586,6 +586,15 @@ def _export_trials(study: Any) -> dict[str, Any]:
     return {"study_name": study.study_name, "user_attrs": study.user_attrs, "trials": trials}
 
 
+def _trial_contents(payload: Mapping[str, Any]) -> tuple[Any, list[str]]:
+    """A study's finished trials without their numbers, in a canonical order."""
+    trials = sorted(
+        canonical_json({key: value for key, value in entry.items() if key != "number"})
+        for entry in payload.get("trials", [])
+    )
+    return canonical_json(payload.get("user_attrs", {})), trials
+
+
 def _restore_order(entry: Mapping[str, Any]) -> tuple[int, int]:
     job = entry["user_attrs"].get("job")
     return (job["job"] if job else entry["number"], entry["number"])
@@ -1187,11 +1196,18 @@ class Tuner:
             return
         for repeat in range(self.repeats):
             search = self._study(self.search_study_name(repeat))
-            self.record_store.put_study(search.study_name, _export_trials(search))
+            self._put_study_if_changed(search.study_name, _export_trials(search))
             _, name = self._jobs(repeat)
             if _study_exists(self._storage_handle, name):
                 confirm = self._study(name)
-                self.record_store.put_study(name, _export_trials(confirm))
+                self._put_study_if_changed(name, _export_trials(confirm))
+
+    def _put_study_if_changed(self, name: str, payload: dict[str, Any]) -> None:
+        # A study rebuilt from the store numbers its trials afresh; rewriting an unchanged
+        # record would only renumber them (and dirty a checkout of the committed results).
+        existing = self.record_store.get_study(name)
+        if existing is None or _trial_contents(existing) != _trial_contents(payload):
+            self.record_store.put_study(name, payload)
 
 
 def _missing_jobs(trials: Sequence[Any], n_jobs: int, states: tuple[Any, ...]) -> set[int]:
