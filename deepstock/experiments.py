@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from deepstock.data import InventoryDataset, load_setting
+from deepstock.paper import METHOD_PAIRS
 from deepstock.profiles import Profile, resolve_profile
 from deepstock.store import ResultStore, cached_train, default_results_dir
 
@@ -64,15 +65,6 @@ __all__ = [
     "tuned_configurations",
 ]
 
-#: The six (method, regularization) pairs of the synthetic tables, in the paper's order.
-METHOD_PAIRS: tuple[tuple[str, str], ...] = (
-    ("ddpg", "none"),
-    ("ddpg", "base"),
-    ("ppo", "none"),
-    ("ppo", "base"),
-    ("ds", "none"),
-    ("ds", "base"),
-)
 #: Setting 4's grid (SPEC.md section 6).
 SETTING4_SKUS: tuple[int, ...] = (5, 10, 20)
 SETTING4_HORIZONS: tuple[int, ...] = (2, 8, 16, 32, 64)

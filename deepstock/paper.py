@@ -9,22 +9,24 @@ from __future__ import annotations
 import pandas as pd
 
 __all__ = [
+    "METHOD_PAIRS",
     "PAPER_BENCHMARK_LOSS",
     "PAPER_TRIALS_TO_BEAT_DS",
     "paper_settings_table",
     "paper_setting4_table",
 ]
 
-_METHODS = [
+#: The six (method, regularization) pairs of the synthetic tables, in the paper's order.
+METHOD_PAIRS: tuple[tuple[str, str], ...] = (
     ("ddpg", "none"),
     ("ddpg", "base"),
     ("ppo", "none"),
     ("ppo", "base"),
     ("ds", "none"),
     ("ds", "base"),
-]
+)
 
-# setting -> row -> six values in the order of _METHODS (Tables 6-8 of the paper)
+# setting -> row -> six values in the order of METHOD_PAIRS (Tables 6-8 of the paper)
 _SETTINGS = {
     "setting1": {
         "val_loss": [0.9340, 0.9264, 0.9045, 0.8917, 1.2371, 1.0454],
@@ -92,7 +94,7 @@ def paper_settings_table() -> pd.DataFrame:
     """
     rows = []
     for setting, values in _SETTINGS.items():
-        for column, (method, regularization) in enumerate(_METHODS):
+        for column, (method, regularization) in enumerate(METHOD_PAIRS):
             row = {"setting": setting, "method": method, "regularization": regularization}
             row.update({key: series[column] for key, series in values.items()})
             rows.append(row)
