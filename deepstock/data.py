@@ -486,6 +486,42 @@ def _split_labels(train_size: int, val_size: int, test_size: int) -> np.ndarray:
     return np.repeat(np.array(SPLITS), [train_size, val_size, test_size])
 
 
+def _synthetic_dataset(
+    name: str,
+    demand: np.ndarray,
+    features: np.ndarray,
+    feature_name: str,
+    *,
+    review_period: int,
+    lead_time: int,
+    split_sizes: tuple[int, int, int],
+    holding_cost: float,
+    backlog_cost: float,
+    max_replenish: float,
+    params: dict[str, Any],
+) -> InventoryDataset:
+    """A validated dataset of settings 1-4: constant P and L, no initial stock, backlog, one
+    feature, SKU ids ``1..n`` in split order (train, validation, test)."""
+    n, horizon = demand.shape
+    return InventoryDataset(
+        name=name,
+        demand=demand,
+        features=features,
+        feature_names=(feature_name,),
+        review_period=np.full(n, review_period, dtype=np.int64),
+        lead_time=np.full((n, horizon), lead_time, dtype=np.int64),
+        initial_stock=np.zeros(n),
+        split=_split_labels(*split_sizes),
+        sku_id=np.arange(1, n + 1, dtype=np.int64),
+        holding_cost=holding_cost,
+        backlog_cost=backlog_cost,
+        max_replenish=max_replenish,
+        lost_sales=False,
+        coeff_features=(),
+        params=params,
+    ).validate()
+
+
 def _params(
     generator: str, stream: str, seed: int | None, args: dict[str, Any], **derived: Any
 ) -> dict[str, Any]:
@@ -626,23 +662,19 @@ def generate_indep(
         "backlog_cost": backlog_cost,
         "max_replenish": max_replenish,
     }
-    return InventoryDataset(
-        name=name,
-        demand=demand,
-        features=features,
-        feature_names=("period_index",),
-        review_period=np.full(n, review_period, dtype=np.int64),
-        lead_time=np.full((n, horizon), lead_time, dtype=np.int64),
-        initial_stock=np.zeros(n),
-        split=_split_labels(train_size, val_size, test_size),
-        sku_id=np.arange(1, n + 1, dtype=np.int64),
+    return _synthetic_dataset(
+        name,
+        demand,
+        features,
+        "period_index",
+        review_period=review_period,
+        lead_time=lead_time,
+        split_sizes=(train_size, val_size, test_size),
         holding_cost=holding_cost,
         backlog_cost=backlog_cost,
         max_replenish=max_replenish,
-        lost_sales=False,
-        coeff_features=(),
         params=_params("indep", stream, seed_used, args, lower_bounds=bounds.tolist()),
-    ).validate()
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -770,23 +802,19 @@ def generate_ar1(
         "max_replenish": max_replenish,
     }
     sku_parameters = {"phi": phi.tolist(), "mean": mu.tolist(), "std": sigma.tolist()}
-    return InventoryDataset(
-        name=name,
-        demand=demand,
-        features=features,
-        feature_names=("previous_demand",),
-        review_period=np.full(n, review_period, dtype=np.int64),
-        lead_time=np.full((n, horizon), lead_time, dtype=np.int64),
-        initial_stock=np.zeros(n),
-        split=_split_labels(train_size, val_size, test_size),
-        sku_id=np.arange(1, n + 1, dtype=np.int64),
+    return _synthetic_dataset(
+        name,
+        demand,
+        features,
+        "previous_demand",
+        review_period=review_period,
+        lead_time=lead_time,
+        split_sizes=(train_size, val_size, test_size),
         holding_cost=holding_cost,
         backlog_cost=backlog_cost,
         max_replenish=max_replenish,
-        lost_sales=False,
-        coeff_features=(),
         params=_params("ar1", stream, seed_used, args, sku_parameters=sku_parameters),
-    ).validate()
+    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -905,21 +933,17 @@ def generate_iid(
         "backlog_cost": backlog_cost,
         "max_replenish": max_replenish,
     }
-    return InventoryDataset(
-        name=name,
-        demand=demand,
-        features=features,
-        feature_names=("demand_std",),
-        review_period=np.full(n, review_period, dtype=np.int64),
-        lead_time=np.full((n, horizon), lead_time, dtype=np.int64),
-        initial_stock=np.zeros(n),
-        split=_split_labels(n_skus, n_skus, n_skus * test_repeats),
-        sku_id=np.arange(1, n + 1, dtype=np.int64),
+    return _synthetic_dataset(
+        name,
+        demand,
+        features,
+        "demand_std",
+        review_period=review_period,
+        lead_time=lead_time,
+        split_sizes=(n_skus, n_skus, n_skus * test_repeats),
         holding_cost=holding_cost,
         backlog_cost=backlog_cost,
         max_replenish=max_replenish,
-        lost_sales=False,
-        coeff_features=(),
         params=_params(
             "iid",
             stream,
@@ -928,7 +952,7 @@ def generate_iid(
             sku_parameters={"std": sku_std.tolist()},
             demand_days=days.tolist(),
         ),
-    ).validate()
+    )
 
 
 # --------------------------------------------------------------------------------------------
