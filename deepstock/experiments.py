@@ -560,9 +560,15 @@ def reproduce_stored_runs(
 ) -> pd.DataFrame:
     """Retrain stored runs from their recorded identity and compare the numbers.
 
+    Each run is retrained with the torch CPU thread count it was recorded with (one thread for
+    records that predate that field: the experiments train with one thread per worker), since
+    another count rounds differently.
+
     Returns one row per key: ``method``, ``regularization``, ``dataset``, the stored and the
     recomputed ``val_loss`` and ``test_loss``, and ``max_abs_diff``.
     """
+    import torch
+
     from deepstock.training import train
 
     rows = []
@@ -572,15 +578,21 @@ def reproduce_stored_runs(
             raise ValueError(f"no stored run under key {key!r}")
         identity = record["identity"]
         dataset = dataset_for_record(record)
-        result = train(
-            identity["method"],
-            identity["regularization"],
-            dataset,
-            dict(identity["config"]),
-            seed=int(identity["seed"]),
-            device=device,
-            use_defaults=False,
-        )
+        threads = int(record.get("code_version", {}).get("torch_threads", 1))
+        previous = torch.get_num_threads()
+        torch.set_num_threads(threads)
+        try:
+            result = train(
+                identity["method"],
+                identity["regularization"],
+                dataset,
+                dict(identity["config"]),
+                seed=int(identity["seed"]),
+                device=device,
+                use_defaults=False,
+            )
+        finally:
+            torch.set_num_threads(previous)
         stored = record["result"]
         row = {
             "key": key,

@@ -208,21 +208,29 @@ def source_hash(package_dir: str | os.PathLike[str] | None = None) -> dict[str, 
 
 def code_version() -> dict[str, Any]:
     """What the store records as the code version: the package version, :func:`source_hash`,
-    and the versions of the libraries that compute the numbers."""
+    the versions of the libraries that compute the numbers, and torch's number of CPU threads
+    (on the CPU, another thread count sums in another order: the same run then differs in the
+    last digits, which DDPG's training can amplify)."""
+    import sys
+
     import deepstock
 
     libraries: dict[str, str] = {"numpy": np.__version__}
     for module_name in ("torch", "stable_baselines3"):
-        module = __import__("sys").modules.get(module_name)
+        module = sys.modules.get(module_name)
         if module is not None:
             libraries[module_name] = getattr(module, "__version__", "unknown")
     sources = source_hash()
-    return {
+    version = {
         "package": deepstock.__version__,
         "source_hash": sources["hash"],
         "source_files": sources["files"],
         "libraries": libraries,
     }
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        version["torch_threads"] = int(torch.get_num_threads())
+    return version
 
 
 def resolve_config(
