@@ -82,7 +82,7 @@ import pandas as pd
 import torch
 from torch import Tensor
 
-from deepstock.data import SPLITS, InventoryDataset
+from deepstock.data import SPLITS, InventoryDataset, _check_int, _check_number
 from deepstock.simulator import InventorySimulator, Observation, Rollout
 
 __all__ = [
@@ -234,11 +234,13 @@ class ProxyConfig:
         if low <= 0:
             raise ValueError(f"base_rate_range must have low > 0 (log-uniform), got {low}")
         set_(self, "base_rate_range", (low, high))
-        set_(self, "weekly_strength", _check_float("weekly_strength", self.weekly_strength, 0.0))
-        set_(self, "yearly_amplitude", _check_float("yearly_amplitude", self.yearly_amplitude, 0.0))
-        set_(self, "yearly_peak_day", _check_float("yearly_peak_day", self.yearly_peak_day))
+        set_(self, "weekly_strength", _check_number("weekly_strength", self.weekly_strength, 0.0))
+        set_(
+            self, "yearly_amplitude", _check_number("yearly_amplitude", self.yearly_amplitude, 0.0)
+        )
+        set_(self, "yearly_peak_day", _check_number("yearly_peak_day", self.yearly_peak_day))
         set_(self, "dispersion_range", _check_pair("dispersion_range", self.dispersion_range, 0.0))
-        rate = _check_float("promotion_rate", self.promotion_rate, 0.0)
+        rate = _check_number("promotion_rate", self.promotion_rate, 0.0)
         if rate > 1:
             raise ValueError(f"promotion_rate must be a probability in [0, 1], got {rate}")
         set_(self, "promotion_rate", rate)
@@ -257,7 +259,7 @@ class ProxyConfig:
             _check_int("promotion_notice_days", self.promotion_notice_days, 0),
         )
         for name in ("forecast_7d_noise", "forecast_28d_noise"):
-            set_(self, name, _check_float(name, getattr(self, name), 0.0))
+            set_(self, name, _check_number(name, getattr(self, name), 0.0))
         for values, probs, minimum in (
             ("review_periods", "review_period_probs", 1),
             ("lead_times", "lead_time_probs", 0),
@@ -273,14 +275,14 @@ class ProxyConfig:
                 f"horizon must exceed the longest warm-up max(review_periods) + max(lead_times) "
                 f"= {warmup} days, got {self.horizon}"
             )
-        set_(self, "holding_cost", _check_float("holding_cost", self.holding_cost, 0.0))
-        set_(self, "backlog_cost", _check_float("backlog_cost", self.backlog_cost, 0.0))
+        set_(self, "holding_cost", _check_number("holding_cost", self.holding_cost, 0.0))
+        set_(self, "backlog_cost", _check_number("backlog_cost", self.backlog_cost, 0.0))
         if self.max_replenish is not None:
-            cap = _check_float("max_replenish", self.max_replenish, 0.0)
+            cap = _check_number("max_replenish", self.max_replenish, 0.0)
             if cap <= 0:
                 raise ValueError(f"max_replenish must be > 0 (or None), got {cap}")
             set_(self, "max_replenish", cap)
-        cover = _check_float("replenish_cover_days", self.replenish_cover_days, 0.0)
+        cover = _check_number("replenish_cover_days", self.replenish_cover_days, 0.0)
         if cover <= 0:
             raise ValueError(f"replenish_cover_days must be > 0, got {cover}")
         set_(self, "replenish_cover_days", cover)
@@ -297,25 +299,6 @@ class ProxyConfig:
         }
 
 
-def _check_int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
-def _check_float(name: str, value: Any, minimum: float | None = None) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if minimum is not None and value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return value
-
-
 def _check_pair(name: str, value: Any, minimum: float) -> tuple[float, float]:
     if isinstance(value, (str, bytes)):
         raise ValueError(f"{name} must be a pair (low, high), got {value!r}")
@@ -323,8 +306,8 @@ def _check_pair(name: str, value: Any, minimum: float) -> tuple[float, float]:
         low, high = value
     except (TypeError, ValueError):
         raise ValueError(f"{name} must be a pair (low, high), got {value!r}") from None
-    low = _check_float(f"{name}[0]", low, minimum)
-    high = _check_float(f"{name}[1]", high, minimum)
+    low = _check_number(f"{name}[0]", low, minimum)
+    high = _check_number(f"{name}[1]", high, minimum)
     if low > high:
         raise ValueError(f"{name} must have low <= high, got {value!r}")
     return (low, high)
@@ -345,7 +328,7 @@ def _check_choice(
             f"{probs_name} must have one probability per value of {values_name} "
             f"({len(checked)}), got {len(probs)}"
         )
-    weights = tuple(_check_float(f"{probs_name}[{i}]", p, 0.0) for i, p in enumerate(probs))
+    weights = tuple(_check_number(f"{probs_name}[{i}]", p, 0.0) for i, p in enumerate(probs))
     if abs(sum(weights) - 1.0) > 1e-9:
         raise ValueError(f"{probs_name} must sum to 1, got {probs!r} (sum {sum(weights)})")
     return checked, weights
@@ -827,7 +810,7 @@ class ForecastBaseStock:
     ) -> None:
         if safety not in SAFETY_RULES:
             raise ValueError(f"safety must be one of {SAFETY_RULES}, got {safety!r}")
-        self.safety_factor = _check_float("safety_factor", safety_factor)
+        self.safety_factor = _check_number("safety_factor", safety_factor)
         if safety == "proportional" and self.safety_factor <= -1:
             raise ValueError(
                 f"safety_factor must be > -1 with safety='proportional', got {safety_factor}"
