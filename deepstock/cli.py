@@ -59,6 +59,32 @@ def _int(text: str) -> int:
         raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
 
 
+def _add_stream_options(parser: argparse.ArgumentParser, *, seed_flag: str = "--seed") -> None:
+    """The dataset options every command shares: --stream, the stream's seed (``seed_flag``)
+    and setting4's --n and --horizon."""
+    parser.add_argument(
+        "--stream",
+        choices=STREAMS,
+        default="authors",
+        help="random stream of the dataset: the authors' draws or fresh ones (default: authors)",
+    )
+    parser.add_argument(
+        seed_flag,
+        type=_non_negative_int,
+        default=42,
+        help="seed of the dataset's stream (default: 42)",
+    )
+    parser.add_argument(
+        "--n", type=_positive_int, help="setting4: number of SKUs N (the paper: 5, 10, 20)"
+    )
+    parser.add_argument(
+        "--horizon",
+        type=_positive_int,
+        help="setting4: horizon H in review periods, T = (P + L) + P*H days "
+        "(the paper: 2, 8, 16, 32, 64)",
+    )
+
+
 # ---- generate --------------------------------------------------------------------------------
 
 # Options of `generate` -> the generator argument they set, and the settings they apply to.
@@ -88,24 +114,7 @@ def _add_generate(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("setting", choices=SETTINGS, help="which setting to draw")
-    parser.add_argument(
-        "--stream",
-        choices=STREAMS,
-        default="authors",
-        help="random stream: the authors' draws or fresh ones (default: authors)",
-    )
-    parser.add_argument(
-        "--seed", type=_non_negative_int, default=42, help="seed of the stream (default: 42)"
-    )
-    parser.add_argument(
-        "--n", type=_positive_int, help="setting4: number of SKUs N (the paper: 5, 10, 20)"
-    )
-    parser.add_argument(
-        "--horizon",
-        type=_positive_int,
-        help="setting4: horizon H in review periods, T = (P + L) + P*H days "
-        "(the paper: 2, 8, 16, 32, 64)",
-    )
+    _add_stream_options(parser)
     parser.add_argument(
         "--test-repeats",
         type=_positive_int,
@@ -198,23 +207,7 @@ def _add_benchmark(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("setting", choices=SETTINGS, help="which setting")
-    parser.add_argument(
-        "--stream",
-        choices=STREAMS,
-        default="authors",
-        help="random stream of the dataset: the authors' draws or fresh ones (default: authors)",
-    )
-    parser.add_argument(
-        "--seed", type=_non_negative_int, default=42, help="seed of the stream (default: 42)"
-    )
-    parser.add_argument(
-        "--n", type=_positive_int, help="setting4: number of SKUs N (the paper: 5, 10, 20)"
-    )
-    parser.add_argument(
-        "--horizon",
-        type=_positive_int,
-        help="setting4: horizon H in review periods (the paper: 2, 8, 16, 32, 64)",
-    )
+    _add_stream_options(parser)
     parser.add_argument(
         "--z",
         type=_finite_float,
@@ -350,20 +343,8 @@ def _key_value(text: str) -> tuple[str, Any]:
 def _add_setting_options(parser: argparse.ArgumentParser) -> None:
     """--setting, --stream, --seed of the data and setting4's --n and --horizon."""
     parser.add_argument("--setting", choices=SETTINGS, required=True, help="which setting")
-    parser.add_argument(
-        "--stream",
-        choices=STREAMS,
-        default="authors",
-        help="random stream of the dataset (default: authors)",
-    )
-    parser.add_argument(
-        "--data-seed",
-        type=_non_negative_int,
-        default=42,
-        help="seed of the dataset's stream (default: 42)",
-    )
-    parser.add_argument("--n", type=_positive_int, help="setting4: number of SKUs N")
-    parser.add_argument("--horizon", type=_positive_int, help="setting4: horizon H in periods")
+    # --seed is the training seed in these commands; the data's seed is --data-seed
+    _add_stream_options(parser, seed_flag="--data-seed")
 
 
 def _setting_dataset(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
