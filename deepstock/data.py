@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 __all__ = [
+    "OBJECTIVES",
     "CORE_COLUMNS",
     "DATA_FILE",
     "FORMAT_VERSION",
@@ -59,6 +60,9 @@ __all__ = [
 
 #: The split labels, in the order they are stored.
 SPLITS: tuple[str, ...] = ("train", "val", "test")
+
+#: What a dataset's ``loss`` can be: the per-unit cost of SPEC.md section 2 or Tmall's ``J``.
+OBJECTIVES: tuple[str, ...] = ("cost", "tmall")
 
 #: The random streams of the generators.
 STREAMS: tuple[str, ...] = ("authors", "fresh")
@@ -131,6 +135,10 @@ class InventoryDataset:
             has none (settings 1-4).
         params: the generator's parameters (setting, stream, seed, sizes, distribution
             parameters), JSON-serializable.
+        objective: what "loss" means on this dataset, the number every method trains on,
+            validates on and reports as ``loss``: ``"cost"`` (the per-unit loss ``h y^+ + b u``
+            of SPEC.md section 2, settings 1-4) or ``"tmall"`` (Tmall's objective ``J = 100 SR
+            + TT / 2``, the Tmall-like proxy); see :class:`deepstock.simulator.InventorySimulator`.
     """
 
     name: str
@@ -148,6 +156,7 @@ class InventoryDataset:
     lost_sales: bool = False
     coeff_features: tuple[int, ...] = ()
     params: dict[str, Any] = field(default_factory=dict)
+    objective: str = "cost"
 
     def __post_init__(self) -> None:
         # Normalize dtypes first, so that every later check (and every user) sees one layout.
@@ -234,6 +243,8 @@ class InventoryDataset:
             raise ValueError(f"max_replenish must be finite and > 0, got {self.max_replenish}")
         if not isinstance(self.params, dict):
             raise ValueError(f"params must be a dict, got {type(self.params).__name__}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
 
     # ---- whole-dataset checks ---------------------------------------------------------------
 
@@ -1114,6 +1125,8 @@ def _meta(dataset: InventoryDataset) -> dict[str, Any]:
         "feature_names": list(dataset.feature_names),
         "coeff_features": list(dataset.coeff_features),
         "params": dataset.params,
+        # written only when it is not the default, so that older files stay byte-identical
+        **({"objective": dataset.objective} if dataset.objective != "cost" else {}),
     }
 
 
@@ -1172,6 +1185,11 @@ _META_TYPES: dict[str, tuple[type, ...]] = {
     "params": (dict,),
 }
 
+# Keys a meta.json may leave out (their defaults apply).
+_OPTIONAL_META_TYPES: dict[str, tuple[type, ...]] = {
+    "objective": (str,),
+}
+
 
 def _read_meta(path: Path) -> dict[str, Any]:
     if not path.is_file():
@@ -1185,7 +1203,7 @@ def _read_meta(path: Path) -> dict[str, Any]:
     missing = [key for key in _META_TYPES if key not in meta]
     if missing:
         raise ValueError(f"{path}: missing keys {missing}")
-    unknown = sorted(set(meta) - set(_META_TYPES))
+    unknown = sorted(set(meta) - set(_META_TYPES) - set(_OPTIONAL_META_TYPES))
     if unknown:
         raise ValueError(f"{path}: unknown keys {unknown}")
     for key, types in _META_TYPES.items():
@@ -1194,6 +1212,10 @@ def _read_meta(path: Path) -> dict[str, Any]:
         if wrong_bool or not isinstance(value, types):
             names = " or ".join(t.__name__ for t in types)
             raise ValueError(f"{path}: key {key!r} must be {names}, got {value!r}")
+    for key, types in _OPTIONAL_META_TYPES.items():
+        if key in meta and not isinstance(meta[key], types):
+            names = " or ".join(t.__name__ for t in types)
+            raise ValueError(f"{path}: key {key!r} must be {names}, got {meta[key]!r}")
     if meta["format_version"] != FORMAT_VERSION:
         raise ValueError(
             f"{path}: format_version {meta['format_version']} is not supported "
@@ -1387,6 +1409,7 @@ def load_dataset(folder: str | os.PathLike[str]) -> InventoryDataset:
             lost_sales=meta["lost_sales"],
             coeff_features=tuple(meta["coeff_features"]),
             params=meta["params"],
+            objective=meta.get("objective", "cost"),
         ).validate()
     except ValueError as error:
         raise ValueError(f"{folder}: {error}") from None

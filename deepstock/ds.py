@@ -241,7 +241,7 @@ def train_one_epoch(
     total, count, skipped = 0.0, 0, 0
     for minibatch in permutation.split(settings.batch_size):
         # The whole horizon in one graph: the gradient sees every later effect of every order.
-        loss = simulator.rollout(policy, differentiable=True, index=minibatch).loss
+        loss = simulator.rollout(policy, differentiable=True, index=minibatch).training_loss
         if not torch.isfinite(loss):
             skipped += 1
             continue

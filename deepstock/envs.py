@@ -17,7 +17,9 @@ One RL step is one order. For a trajectory with review period ``P`` and lead tim
 
 The windows partition the counted days, so ``sum_k step_loss_k * window_days_k`` equals the
 trajectory loss times the number of counted days: the RL return and the evaluation metric
-measure the same thing.
+measure the same thing. On a dataset whose objective is Tmall's ``J`` (the proxy) the daily loss
+is the simulator's per-day approximation of ``J`` (:mod:`deepstock.simulator`), so there the
+return measures that approximation; the validation that selects the policy uses the exact ``J``.
 
 **Observation.** ``network_input`` of :mod:`deepstock.policies`: raw ``[c_t, x_t]`` for None and
 Base, normalized features and pipeline for Coeff and Both; float32, shape ``(F + Lmax + 1,)``.
@@ -174,6 +176,7 @@ class _Episodes:
         self.action_map = action_map
         self.max_replenish = float(dataset.max_replenish)
         self.coeff_index = _coeff_index(dataset, sim.device)
+        self.coeff_features = tuple(dataset.coeff_features)
         self.n_slots = n_slots
         self.device = sim.device
         self.horizon = sim.horizon
@@ -250,7 +253,10 @@ class _Episodes:
         """Observe every slot again (after steps or starts); returns the network inputs."""
         self.current = self.observation()
         inputs = network_input(
-            self.current, self.regularization.normalized_inputs, self.max_replenish
+            self.current,
+            self.regularization.normalized_inputs,
+            self.max_replenish,
+            coeff_features=self.coeff_features,
         )
         self.current_inputs = inputs.to(torch.float32).cpu().numpy()
         return self.current_inputs
@@ -362,7 +368,9 @@ class _Episodes:
                 next_pipeline = torch.where(
                     (offset + 1 == period)[:, None], pipeline, next_pipeline
                 )
-        daily = sim.daily_loss(torch.stack(end_inventory, 1), torch.stack(lost_demand, 1))
+        daily = sim.daily_loss(
+            torch.stack(end_inventory, 1), torch.stack(lost_demand, 1), self.trajectory
+        )
         loss_sum = (daily * in_window).sum(dim=1)
 
         window_days = window_end - window_start
@@ -750,7 +758,10 @@ class ActorPolicy(nn.Module):
 
     def forward(self, observation: Observation) -> Tensor:
         inputs = network_input(
-            observation, self.regularization.normalized_inputs, self.max_replenish
+            observation,
+            self.regularization.normalized_inputs,
+            self.max_replenish,
+            coeff_features=self.coeff_features,
         )
         param = next(self.actor.parameters(), None)
         device = param.device if param is not None else inputs.device

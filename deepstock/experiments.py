@@ -18,6 +18,9 @@ experiment         what it computes
                    (Figure 4, Table 9)
 ``tuned``          setting 1 at the paper's published tuned configurations, several seeds
                    (no tuning; the methods' honest check)
+``proxy``          the Tmall-like proxy (the project's own data, SPEC.md section 8):
+                   DDPG/PPO/DS x None/Base/Coeff/Both tuned on ``J``, with the forecast
+                   base-stock incumbent, in the layout of the paper's Table 1
 =================  ===========================================================================
 
 Benchmarks are computed the paper's way (SPEC.md section 7): the exact DP for setting 1 (the
@@ -47,6 +50,7 @@ from deepstock.store import ResultStore, cached_train, default_results_dir
 __all__ = [
     "EXPERIMENTS",
     "METHOD_PAIRS",
+    "PROXY_PAIRS",
     "SETTING4_HORIZONS",
     "SETTING4_SKUS",
     "ExperimentContext",
@@ -55,6 +59,7 @@ __all__ = [
     "dataset_on_split",
     "figure2",
     "figure3",
+    "proxy_comparison",
     "reproduce_stored_runs",
     "run_experiment",
     "setting4",
@@ -612,6 +617,108 @@ def reproduce_stored_runs(
     return pd.DataFrame(rows)
 
 
+# ------------------------------------------------------------------ the Tmall-like proxy
+#: The twelve (method, regularization) pairs of the proxy comparison, in table order.
+PROXY_PAIRS: tuple[tuple[str, str], ...] = tuple(
+    (method, regularization)
+    for method in ("ddpg", "ppo", "ds")
+    for regularization in ("none", "base", "coeff", "both")
+)
+
+
+def _proxy_metrics(summary: dict[str, Any], split: str) -> dict[str, float]:
+    metrics = summary[split]
+    return {
+        "stockout_rate_pct": 100.0 * float(metrics["stockout_rate"]),
+        "turnover_days": float(metrics["turnover_time"]),
+        "objective": float(metrics["objective"]),
+    }
+
+
+def proxy_comparison(
+    context: ExperimentContext,
+    *,
+    dataset: InventoryDataset | None = None,
+    pairs: Sequence[tuple[str, str]] = PROXY_PAIRS,
+) -> dict[str, pd.DataFrame]:
+    """The Tmall-like proxy: every pair tuned on ``J``, next to the incumbent (Table 1's layout).
+
+    Each (method, regularization) is tuned with the context's profile on the proxy search
+    spaces (:mod:`deepstock.search_spaces`); every run trains and validates on ``J``
+    (``dataset.objective == "tmall"``). A pair's row reports its tuning winner's runs (the
+    winning configuration's stage-2 seeds, averaged; then averaged over repeats): Stockout Rate
+    (%), Turnover Time (days) and ``J`` on validation and test, so that ``J = SR + TT / 2`` holds
+    within every row. The incumbent (forecast base stock, safety factor fitted on validation,
+    :func:`deepstock.proxy.incumbent_metrics`) is the reference row.
+
+    Args:
+        context: budget, device, store.
+        dataset: the proxy (default :func:`deepstock.proxy.experiment_proxy`).
+        pairs: the (method, regularization) pairs to tune.
+
+    Returns:
+        ``results``: one row per pair and one for the incumbent (``method="incumbent"``):
+        ``val_/test_`` ``stockout_rate_pct``, ``turnover_days``, ``objective``, ``runs``,
+        ``train_time_s`` (training wall time summed over the pair's tuning runs, s), and
+        ``test_gap_pct`` (``J`` against the incumbent's, %);
+        ``curves``: the stage-1 best-so-far validation ``J`` of every tuning.
+    """
+    from deepstock.proxy import experiment_proxy, incumbent_metrics
+
+    dataset = experiment_proxy() if dataset is None else dataset
+    if dataset.objective != "tmall":
+        raise ValueError(
+            f"dataset {dataset.name!r} has objective {dataset.objective!r}; the proxy "
+            "comparison trains and reports Tmall's J (objective 'tmall')"
+        )
+    incumbent = incumbent_metrics(dataset)
+    rows = [
+        {
+            "method": "incumbent",
+            "regularization": "forecast base stock",
+            **{
+                f"{split}_{key}": float(incumbent.loc[split, key])
+                for split in ("val", "test")
+                for key in ("stockout_rate_pct", "turnover_days", "objective")
+            },
+            "runs": 0,
+            "train_time_s": 0.0,
+        }
+    ]
+    curves = []
+    for method, regularization in pairs:
+        tuning = tune_pair("proxy", method, regularization, context, dataset=dataset)
+        per_repeat = []
+        for winner in tuning.winners.itertuples():
+            chosen = tuning.confirm[
+                (tuning.confirm["repeat"] == winner.repeat)
+                & (tuning.confirm["candidate"] == winner.candidate)
+            ]
+            summaries = [context.store.read(key)["result"] for key in chosen["key"]]
+            per_repeat.append(
+                {
+                    f"{split}_{k}": float(np.mean([_proxy_metrics(r, split)[k] for r in summaries]))
+                    for split in ("val", "test")
+                    for k in ("stockout_rate_pct", "turnover_days", "objective")
+                }
+            )
+        row = {"method": method, "regularization": regularization}
+        row.update(pd.DataFrame(per_repeat).mean().to_dict())
+        row["runs"] = len(tuning.trials) + len(tuning.confirm)
+        row["train_time_s"] = float(
+            tuning.trials["wall_time_s"].sum() + tuning.confirm["wall_time_s"].sum()
+        )
+        rows.append(row)
+        curve = tuning.best_so_far()
+        curve.insert(0, "regularization", regularization)
+        curve.insert(0, "method", method)
+        curves.append(curve)
+    results = pd.DataFrame(rows)
+    reference = results.loc[0, "test_objective"]
+    results["test_gap_pct"] = 100.0 * (results["test_objective"] - reference) / reference
+    return {"results": results, "curves": pd.concat(curves, ignore_index=True)}
+
+
 #: Experiment name -> function of an :class:`ExperimentContext`.
 EXPERIMENTS: dict[str, Callable[[ExperimentContext], dict[str, pd.DataFrame]]] = {
     "settings": settings_comparison,
@@ -619,6 +726,7 @@ EXPERIMENTS: dict[str, Callable[[ExperimentContext], dict[str, pd.DataFrame]]] =
     "figure3": figure3,
     "setting4": setting4,
     "tuned": tuned_configurations,
+    "proxy": proxy_comparison,
 }
 
 

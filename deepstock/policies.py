@@ -42,6 +42,7 @@ __all__ = [
     "get_regularization",
     "network_input",
     "network_input_size",
+    "pipeline_scale",
     "register_regularization",
 ]
 
@@ -57,12 +58,16 @@ class Regularization:
 
     Attributes:
         name: registry key, lower case.
+        tuning_like: the paper regularization (``"none"`` or ``"base"``) whose search-space
+            entries this one borrows where the paper's spaces depend on the regularization (PPO's
+            ``gae_lambda`` on AR(1) demand); see :func:`deepstock.search_spaces.search_space`.
         normalized_inputs: whether the network sees per-trajectory normalized inputs
             (features min-max scaled over time, pipeline divided by ``max_replenish``).
         uses_coeff_features: whether the mapping needs the dataset's demand features ``g(c)``.
     """
 
     name: str = ""
+    tuning_like: str = "base"
     normalized_inputs: bool = False
     uses_coeff_features: bool = False
 
@@ -91,6 +96,7 @@ class NoRegularization(Regularization):
     """``None``: the network outputs the order itself."""
 
     name = "none"
+    tuning_like = "none"
 
     def output_size(self, n_coeff_features: int) -> int:
         return 1
@@ -193,21 +199,46 @@ def network_input_size(n_features: int, pipeline_width: int) -> int:
 
 
 def network_input(
-    observation: Observation, normalized: bool, max_replenish: float, eps: float = 1e-8
+    observation: Observation,
+    normalized: bool,
+    max_replenish: float,
+    eps: float = 1e-8,
+    coeff_features: Sequence[int] = (),
 ) -> Tensor:
     """The network input ``(batch, F + Lmax + 1)`` for an observation (SPEC.md §3).
 
     Raw ``[c_t, x_t]`` for None and Base. For Coeff and Both (``normalized=True``) the features are
-    min-max normalized over the trajectory's horizon and the pipeline is divided by
-    ``max_replenish``, so that one network serves SKUs of any magnitude.
+    min-max normalized over the trajectory's horizon and the pipeline is divided by the order
+    cap, so that one network serves SKUs of any magnitude. A static feature (constant over time in
+    every trajectory: lead time, review period, sales class) is min-max normalized across the
+    simulated trajectories instead (:class:`deepstock.simulator.Observation`); per SKU it would
+    always be 0.
+
+    The cap is ``max_replenish``, one number for the whole dataset. At Tmall each SKU has its own;
+    here, when the dataset has demand features (``coeff_features``), each trajectory's pipeline
+    is divided by its own cap: ``min(max_replenish, 28 * the largest value any demand feature
+    takes over the horizon)``, 28 days of its peak demand rate (:data:`COVER_DAYS`). Otherwise a
+    SKU selling one unit a day would see its pipeline divided by the cap of a SKU selling 1,000.
     """
     features = observation.features
     pipeline = observation.pipeline
     if normalized:
         span = observation.feature_max - observation.feature_min
         features = (features - observation.feature_min) / (span + eps)
-        pipeline = pipeline / max_replenish
+        pipeline = pipeline / pipeline_scale(observation, max_replenish, coeff_features)[:, None]
     return torch.cat([features, pipeline], dim=1)
+
+
+def pipeline_scale(
+    observation: Observation, max_replenish: float, coeff_features: Sequence[int] = ()
+) -> Tensor:
+    """``(batch,)`` what a normalized input divides the pipeline by (see :func:`network_input`)."""
+    cap = torch.full_like(observation.inventory_position, float(max_replenish))
+    if len(coeff_features) == 0:
+        return cap
+    peak = observation.feature_max[:, list(coeff_features)].max(dim=1).values
+    own = (COVER_DAYS * peak.to(cap.dtype)).clamp(min=1.0)
+    return torch.minimum(cap, own)
 
 
 class NetworkPolicy(nn.Module):
@@ -237,7 +268,10 @@ class NetworkPolicy(nn.Module):
 
     def raw_output(self, observation: Observation) -> Tensor:
         inputs = network_input(
-            observation, self.regularization.normalized_inputs, self.max_replenish
+            observation,
+            self.regularization.normalized_inputs,
+            self.max_replenish,
+            coeff_features=self.coeff_features,
         )
         param = next(self.network.parameters(), None)
         dtype = param.dtype if param is not None else torch.float32

@@ -89,6 +89,7 @@ __all__ = [
     "CALENDAR_DAY0",
     "COEFF_FEATURE_NAMES",
     "DEFAULT_SAFETY_GRID",
+    "EXPERIMENT_SEED",
     "FORECAST_WINDOWS",
     "PROXY_FEATURES",
     "SAFETY_RULES",
@@ -97,6 +98,7 @@ __all__ = [
     "ProxyConfig",
     "ProxyDraw",
     "draw_proxy",
+    "experiment_proxy",
     "fit_incumbent",
     "generate_proxy",
     "incumbent_metrics",
@@ -640,6 +642,7 @@ def proxy_dataset(
         max_replenish = c.max_replenish
     n = draw.split.shape[0]
     params = {
+        "setting": "proxy",
         "generator": "tmall-proxy",
         "proxy": "the project's own synthetic stand-in for Tmall's private data (SPEC.md §8)",
         "seed": seed,
@@ -680,7 +683,19 @@ def proxy_dataset(
         lost_sales=True,
         coeff_features=tuple(PROXY_FEATURES.index(f) for f in COEFF_FEATURE_NAMES),
         params=params,
+        objective="tmall",
     ).validate()
+
+
+#: Seed of the proxy dataset of the book's comparison (:func:`experiment_proxy`).
+EXPERIMENT_SEED = 0
+
+
+def experiment_proxy() -> InventoryDataset:
+    """The proxy of the book's comparison: :class:`ProxyConfig`'s defaults (200 training, 100
+    validation and 200 test SKUs, 90 days) drawn with seed :data:`EXPERIMENT_SEED`, named
+    ``"tmall-proxy"``. It is regenerated on demand (a fraction of a second) rather than stored."""
+    return generate_proxy(seed=EXPERIMENT_SEED, name="tmall-proxy")
 
 
 def generate_proxy(
@@ -759,7 +774,7 @@ def tmall_metrics(
 
     Returns the means over SKUs of: ``stockout_rate_pct`` (SR in %), ``turnover_days`` (TT,
     days, capped at 28 per SKU), ``objective`` (``J = 100 SR + TT / 2``), and ``loss`` (the
-    simulator's ``h``/``b`` loss), plus ``n_skus``.
+    dataset's loss: ``J`` again on a proxy, whose objective is ``"tmall"``), plus ``n_skus``.
     """
     rollout = _rollout(dataset, policy, split, device)
     return {

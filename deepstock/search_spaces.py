@@ -18,9 +18,21 @@ property of the dataset (:attr:`deepstock.data.InventoryDataset.max_replenish`),
 it under :attr:`SearchSpace.dataset_constants` and the tuner checks it against the dataset
 instead of passing it on.
 
-PPO's ``gae_lambda`` on AR(1) depends on the regularization (Base: uniform(0, 0.5), None:
-uniform(0.5, 1)); the space of a regularization the paper did not tune on a family (Coeff and Both
-need demand features that settings 1-4 do not have) is refused with an error.
+A fourth family is this project's own, not the paper's:
+
+* ``"proxy"``: the Tmall-like proxy of SPEC.md section 8 (:mod:`deepstock.proxy`). The paper
+  publishes no search space for Tmall; these are the INDEP spaces with three changes made for
+  the proxy (short episodes of 90 days with reviews every 4 or 7 days, an order cap that is one
+  number for SKUs from 1 to 1,000 units a day, an objective ``J`` in tens): the untrained policy
+  starts lower (``initial_action_bias`` uniform(0, 0.3)), SB3's networks are [64, 64], and DS
+  uses larger minibatches ({10, 20}: 200 training SKUs instead of 20 trajectories).
+
+Any registered regularization can be tuned (:mod:`deepstock.policies`). Where the paper's spaces
+depend on the regularization (PPO's ``gae_lambda`` on AR(1): Base uniform(0, 0.5), None
+uniform(0.5, 1)) a regularization borrows the entries of its
+:attr:`~deepstock.policies.Regularization.tuning_like` (``"base"`` unless it says otherwise).
+A regularization that needs demand features (Coeff, Both) is refused on settings 1-4, which have
+none.
 """
 
 from __future__ import annotations
@@ -261,6 +273,7 @@ FAMILIES: dict[str, str] = {
     "setting2": "ar1",
     "setting3": "ar1",
     "setting4": "iid",
+    "proxy": "proxy",
 }
 
 # An entry is a distribution (sampled) or a plain value (fixed). Keys are the settings classes'
@@ -293,6 +306,14 @@ _PPO_COMMON: dict[str, Any] = {
 #: and setting-specific entries are in :data:`_BY_REGULARIZATION` and :data:`_BY_SETTING`.
 METHOD_SPACES: dict[str, dict[str, dict[str, Any]]] = {
     "ddpg": {
+        "proxy": {
+            "learning_rate": LogUniform(3e-4, 9e-3),
+            "lr_min": LogUniform(6e-5, 3e-4),
+            **{k: v for k, v in _DDPG_COMMON.items() if k != "max_replenish"},
+            "gamma": Uniform(0.96, 1.0),
+            "net_arch": {"pi": [64, 64], "qf": [64, 64]},
+            "initial_action_bias": Uniform(0.0, 0.3),
+        },
         "indep": {
             "learning_rate": LogUniform(3e-4, 9e-3),
             "lr_min": LogUniform(6e-5, 3e-4),
@@ -311,6 +332,17 @@ METHOD_SPACES: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
     "ppo": {
+        "proxy": {
+            "learning_rate": LogUniform(5e-5, 9e-3),
+            "lr_min": LogUniform(1e-5, 5e-5),
+            **{k: v for k, v in _PPO_COMMON.items() if k != "max_replenish"},
+            "n_steps": Choice((512, 1024, 2048)),
+            "gamma": Uniform(0.96, 1.0),
+            "gae_lambda": Uniform(0.5, 1.0),
+            "net_arch": {"pi": [64, 64], "vf": [64, 64]},
+            "eval_freq": Choice((512, 1024, 2048)),
+            "initial_action_bias": Uniform(0.0, 0.3),
+        },
         "indep": {
             "learning_rate": LogUniform(5e-5, 9e-3),
             "lr_min": LogUniform(1e-5, 5e-5),
@@ -334,6 +366,15 @@ METHOD_SPACES: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
     "ds": {
+        "proxy": {
+            "hidden_layers": Choice(([32, 32], [64, 64])),
+            "batch_size": Choice((10, 20)),
+            "learning_rate": LogUniform(4e-4, 3e-2),
+            "scheduler_factor": Uniform(0.5, 0.95),
+            "epochs": 3000,
+            "patience": 30,
+            "initial_action_bias": Uniform(0.0, 0.3),
+        },
         "indep": {
             "hidden_layers": Choice(([32, 32], [64, 64], [128, 128])),
             "batch_size": Choice((5, 10)),
@@ -387,8 +428,8 @@ _BY_SETTING: dict[tuple[str, str], dict[str, Any]] = {
 # The protocol's values that are properties of the dataset, not configuration keys.
 _DATASET_CONSTANTS = ("max_replenish",)
 
-# The regularizations the paper compares on settings 1-4 (Coeff and Both need demand features).
-_PAPER_REGULARIZATIONS = ("none", "base")
+# The families of the paper's synthetic settings, whose datasets have no demand features.
+_NO_DEMAND_FEATURES = ("indep", "ar1", "iid")
 
 
 def setting_family(setting: str) -> str:
@@ -403,13 +444,17 @@ def search_space(method: str, regularization: str, setting: str) -> SearchSpace:
 
     Args:
         method: ``"ds"``, ``"ddpg"`` or ``"ppo"``.
-        regularization: ``"none"`` or ``"base"`` (the two the paper tunes on settings 1-4).
-        setting: ``"setting1"`` ... ``"setting4"``.
+        regularization: a registered regularization (:mod:`deepstock.policies`); one that the
+            paper's spaces do not name borrows the entries of its ``tuning_like``.
+        setting: ``"setting1"`` ... ``"setting4"`` or ``"proxy"``.
 
     Raises:
-        ValueError: an unknown method or setting, a method the paper did not tune on the
-            setting's family (DDPG and PPO on IID), or another regularization.
+        ValueError: an unknown method, regularization or setting, a method the paper did not
+            tune on the setting's family (DDPG and PPO on IID), or a regularization that needs
+            demand features on settings 1-4.
     """
+    from deepstock.policies import get_regularization
+
     if method not in METHOD_SPACES:
         raise ValueError(f"unknown method {method!r}; expected one of {sorted(METHOD_SPACES)}")
     family = setting_family(setting)
@@ -419,13 +464,16 @@ def search_space(method: str, regularization: str, setting: str) -> SearchSpace:
             f"the paper defines no {method} search space for {setting} ({family}); "
             f"{method} is tuned on the families {tuned} only"
         )
-    if regularization not in _PAPER_REGULARIZATIONS:
+    reg = get_regularization(regularization)
+    if reg.uses_coeff_features and family in _NO_DEMAND_FEATURES:
         raise ValueError(
-            f"regularization {regularization!r} has no search space on {setting}: the paper "
-            f"tunes {list(_PAPER_REGULARIZATIONS)} there (Coeff and Both need demand features)"
+            f"regularization {reg.name!r} has no search space on {setting}: it needs demand "
+            "features (coeff_features), which settings 1-4 do not have; use setting 'proxy'"
         )
+    by_regularization = _BY_REGULARIZATION.get((method, family), {})
+    like = reg.name if reg.name in by_regularization else reg.tuning_like
     entries = dict(METHOD_SPACES[method][family])
-    entries.update(_BY_REGULARIZATION.get((method, family), {}).get(regularization, {}))
+    entries.update(by_regularization.get(like, {}))
     entries.update(_BY_SETTING.get((method, setting), {}))
     params = {key: value for key, value in entries.items() if _is_distribution(value)}
     constants = {key: entries[key] for key in _DATASET_CONSTANTS if key in entries}

@@ -17,6 +17,19 @@ is on-hand stock and ``x_t[l]`` arrives in ``l`` days:
 The per-day loss ``h * max(y_t, 0) + b * u_t`` (``u_t`` = backlog ``max(-y_t, 0)`` or lost demand)
 is counted on days ``W <= t < T`` with ``W = P + max_t L_t``; the trajectory loss is its mean over
 the counted days.
+
+With ``objective="tmall"`` (the Tmall-like proxy, SPEC.md section 8) the trajectory loss is
+Tmall's ``J = 100 SR + TT / 2`` instead, computed exactly from the whole trajectory. Two
+approximations of it serve training, where the exact ``J`` cannot be used:
+
+* per day (the RL rewards, SPEC.md section 2): ``100 * 1{y_t <= 0} + min(y_t^+ / dbar, 28) / 2``,
+  with ``dbar`` the trajectory's mean daily demand over its counted days; its mean over the
+  counted days is ``J`` with Turnover Time measured against demand instead of sales and capped
+  per day instead of over the trajectory (:meth:`InventorySimulator.daily_loss`);
+* smooth (DS's gradient, :attr:`Rollout.training_loss`): the stockout indicator becomes
+  ``sigmoid(-n_t / (s * dbar))`` of the net stock ``n_t`` before lost sales are cut off
+  (``s = stockout_smoothing``, a share of a day's demand), and Turnover Time is the exact ratio
+  of mean stock to mean sales without the cap of 28 days (the cap has zero gradient).
 """
 
 from __future__ import annotations
@@ -31,6 +44,7 @@ from torch import Tensor
 from deepstock.data import InventoryDataset
 
 __all__ = [
+    "STOCKOUT_SMOOTHING",
     "TURNOVER_CAP_DAYS",
     "DayOutcome",
     "InventorySimulator",
@@ -44,6 +58,12 @@ __all__ = [
 
 #: Turnover Time is capped at this many days (SPEC.md section 2).
 TURNOVER_CAP_DAYS = 28.0
+
+#: Default width of DS's smooth stockout indicator under ``objective="tmall"``, as a share of
+#: the trajectory's mean daily demand (:attr:`Rollout.training_loss`).
+STOCKOUT_SMOOTHING = 0.1
+
+_OBJECTIVES = ("cost", "tmall")
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -68,8 +88,10 @@ class Observation:
         pipeline: ``(batch, Lmax + 1)``, on hand then arrivals in 1..Lmax days (units).
         inventory_position: ``(batch,)``, ``IP_t = sum_l x_t[l]`` (units).
         features: ``(batch, F)``, the context ``c_t``.
-        feature_min: ``(batch, F)``, per-trajectory minimum of each feature over the horizon.
-        feature_max: ``(batch, F)``, per-trajectory maximum of each feature over the horizon.
+        feature_min: ``(batch, F)``, per-trajectory minimum of each feature over the horizon
+            (for a feature constant over time in every trajectory, its minimum over all of the
+            simulator's trajectories).
+        feature_max: ``(batch, F)``, the same with maxima.
         index: ``(batch,)`` int64, the rows of the simulated trajectories in the simulator
             (for policies with per-trajectory parameters).
         order_day: ``(batch,)`` bool, whether day ``t`` is an order day of each trajectory.
@@ -125,11 +147,20 @@ class Rollout:
     daily_loss: Tensor
     counted: Tensor
     trajectory_loss: Tensor
+    training_trajectory_loss: Tensor | None = None
 
     @property
     def loss(self) -> Tensor:
         """The dataset loss: mean trajectory loss (a scalar tensor)."""
         return self.trajectory_loss.mean()
+
+    @property
+    def training_loss(self) -> Tensor:
+        """What DS differentiates: the loss itself for ``objective="cost"``, the smooth
+        approximation of ``J`` for ``objective="tmall"`` (module docstring); a scalar."""
+        if self.training_trajectory_loss is None:
+            return self.loss
+        return self.training_trajectory_loss.mean()
 
     @property
     def counted_days(self) -> Tensor:
@@ -180,6 +211,10 @@ class InventorySimulator:
         lost_sales: lost sales instead of backlog.
         device: ``"auto"``, ``"cpu"`` or ``"cuda"``.
         dtype: float dtype of the state (float64 by default, so evaluations are exact to ~1e-12).
+        objective: ``"cost"`` (the trajectory loss is the mean per-unit cost) or ``"tmall"``
+            (it is Tmall's ``J``; module docstring).
+        stockout_smoothing: ``s > 0``, width of the smooth stockout indicator of
+            :attr:`Rollout.training_loss` as a share of a day's mean demand (``"tmall"`` only).
     """
 
     def __init__(
@@ -196,7 +231,13 @@ class InventorySimulator:
         lost_sales: bool = False,
         device: str | torch.device = "auto",
         dtype: torch.dtype = torch.float64,
+        objective: str = "cost",
+        stockout_smoothing: float = STOCKOUT_SMOOTHING,
     ) -> None:
+        if objective not in _OBJECTIVES:
+            raise ValueError(f"objective must be one of {_OBJECTIVES}, got {objective!r}")
+        if not (isinstance(stockout_smoothing, (int, float)) and 0 < stockout_smoothing < 1e6):
+            raise ValueError(f"stockout_smoothing must be > 0, got {stockout_smoothing!r}")
         self.device = resolve_device(device)
         self.dtype = dtype
         demand = torch.as_tensor(demand, dtype=dtype, device=self.device)
@@ -271,11 +312,25 @@ class InventorySimulator:
         #: ``(batch, T, Lmax + 1)`` one-hot of the pipeline slot an order of day t enters.
         self.arrival_slot = torch.nn.functional.one_hot(lead_time, self.pipeline_width).to(dtype)
         if features.shape[2] > 0:
-            self.feature_min = features.min(dim=1).values
-            self.feature_max = features.max(dim=1).values
+            feature_min = features.min(dim=1).values
+            feature_max = features.max(dim=1).values
+            # A feature that is constant over time in every trajectory (a static attribute such
+            # as the lead time) would normalize to 0 everywhere; its range is taken across the
+            # trajectories instead, so that normalized inputs still tell SKUs apart.
+            static = (feature_max == feature_min).all(dim=0)
+            if bool(static.any()):
+                feature_min = torch.where(static, feature_min.min(dim=0).values, feature_min)
+                feature_max = torch.where(static, feature_max.max(dim=0).values, feature_max)
+            self.feature_min, self.feature_max = feature_min, feature_max
         else:
             self.feature_min = self.feature_max = features[:, 0, :]
         self.index = torch.arange(batch, device=self.device)
+        self.objective = objective
+        self.stockout_smoothing = float(stockout_smoothing)
+        counted_days = self.counted.sum(dim=1).to(dtype)
+        #: ``(batch,)`` mean daily demand over the counted days (units/day, at least 1e-6): the
+        #: scale of Turnover Time in the per-day and smooth approximations of ``J``.
+        self.demand_scale = ((demand * self.counted).sum(dim=1) / counted_days).clamp(min=1e-6)
 
     @classmethod
     def from_dataset(
@@ -284,8 +339,10 @@ class InventorySimulator:
         *,
         device: str | torch.device = "auto",
         dtype: torch.dtype = torch.float64,
+        stockout_smoothing: float = STOCKOUT_SMOOTHING,
     ) -> InventorySimulator:
-        """A simulator over every trajectory of ``dataset`` with its costs and order cap."""
+        """A simulator over every trajectory of ``dataset`` with its costs, order cap and
+        objective."""
         return cls(
             dataset.demand,
             dataset.review_period,
@@ -298,6 +355,8 @@ class InventorySimulator:
             lost_sales=dataset.lost_sales,
             device=device,
             dtype=dtype,
+            objective=dataset.objective,
+            stockout_smoothing=stockout_smoothing,
         )
 
     # ------------------------------------------------------------------ one day at a time
@@ -382,10 +441,47 @@ class InventorySimulator:
             next_pipeline = end_inventory[:, None]
         return DayOutcome(placed, end_inventory, lost, sales, next_pipeline)
 
-    def daily_loss(self, end_inventory: Tensor, lost_demand: Tensor) -> Tensor:
-        """Per-day loss ``h * max(y, 0) + b * u`` before the warm-up mask (same shape as input)."""
+    def daily_loss(
+        self, end_inventory: Tensor, lost_demand: Tensor, rows: Tensor | None = None
+    ) -> Tensor:
+        """Per-day loss before the warm-up mask, ``(batch, days)`` like the inputs.
+
+        ``"cost"``: ``h * max(y, 0) + b * u``. ``"tmall"``: the per-day approximation of ``J``,
+        ``100 * 1{y <= 0} + min(y^+ / dbar, 28) / 2`` (module docstring), where ``dbar`` is
+        the mean daily demand of the simulator rows ``rows`` (all rows if None).
+        """
+        if self.objective == "tmall":
+            scale = self.demand_scale if rows is None else self.demand_scale[rows]
+            stockout = (end_inventory <= 0).to(end_inventory.dtype)
+            cover = (end_inventory.clamp(min=0.0) / scale[:, None]).clamp(max=TURNOVER_CAP_DAYS)
+            return 100.0 * stockout + cover / 2.0
         underage = lost_demand if self.lost_sales else (-end_inventory).clamp(min=0.0)
         return self.holding_cost * end_inventory.clamp(min=0.0) + self.backlog_cost * underage
+
+    def _tmall_losses(
+        self,
+        end_inventory: Tensor,
+        lost_demand: Tensor,
+        sales: Tensor,
+        counted: Tensor,
+        rows: Tensor,
+    ) -> tuple[Tensor, Tensor | None]:
+        """Exact ``J`` per trajectory and, when gradients are on, its smooth approximation."""
+        mask = counted.to(end_inventory.dtype)
+        days = mask.sum(dim=1)
+        stockout_rate = ((end_inventory <= 0).to(mask.dtype) * mask).sum(dim=1) / days
+        mean_stock = (end_inventory.clamp(min=0) * mask).sum(dim=1) / days
+        mean_sales = (sales * mask).sum(dim=1) / days
+        turnover = mean_stock / (mean_sales + 1e-6)
+        exact = 100.0 * stockout_rate + turnover.clamp(max=TURNOVER_CAP_DAYS) / 2.0
+        if not torch.is_grad_enabled():
+            return exact, None
+        # net stock before lost sales are cut off: how far from (or into) a stockout the day is
+        net_stock = end_inventory - lost_demand
+        width = self.stockout_smoothing * self.demand_scale[rows]
+        smooth_stockout = torch.sigmoid(-net_stock / width[:, None])
+        smooth_rate = (smooth_stockout * mask).sum(dim=1) / days
+        return exact, 100.0 * smooth_rate + turnover / 2.0
 
     # ------------------------------------------------------------------ whole horizon
     def rollout(
@@ -442,17 +538,25 @@ class InventorySimulator:
         end_inventory = torch.stack(ends, dim=1)
         lost_demand = torch.stack(losts, dim=1)
         counted = self.counted[idx]
-        daily = self.daily_loss(end_inventory, lost_demand) * counted
-        trajectory_loss = daily.sum(dim=1) / counted.sum(dim=1)
+        sales_per_day = torch.stack(sales, dim=1)
+        daily = self.daily_loss(end_inventory, lost_demand, idx) * counted
+        training_loss = None
+        if self.objective == "tmall":
+            trajectory_loss, training_loss = self._tmall_losses(
+                end_inventory, lost_demand, sales_per_day, counted, idx
+            )
+        else:
+            trajectory_loss = daily.sum(dim=1) / counted.sum(dim=1)
         return Rollout(
             orders=torch.stack(orders, dim=1),
             inventory_position=torch.stack(positions, dim=1),
             end_inventory=end_inventory,
             lost_demand=lost_demand,
-            sales=torch.stack(sales, dim=1),
+            sales=sales_per_day,
             daily_loss=daily,
             counted=counted,
             trajectory_loss=trajectory_loss,
+            training_trajectory_loss=training_loss,
         )
 
     def step_windows(self) -> tuple[Tensor, Tensor]:

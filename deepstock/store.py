@@ -156,6 +156,10 @@ def dataset_fingerprint(dataset: InventoryDataset) -> str:
         if item.name == "name":
             continue
         value = getattr(dataset, item.name)
+        if item.name == "objective" and value == "cost":
+            # a field added after the first stored runs: hashed only when it is not the
+            # default, so that every dataset hashes as it did before the field existed
+            continue
         digest.update(item.name.encode())
         if isinstance(value, np.ndarray):
             array = np.ascontiguousarray(value)

@@ -1275,9 +1275,10 @@ def tune_setting(
     """Tune ``method`` with ``regularization`` on a synthetic setting, the paper's way.
 
     Args:
-        setting: ``"setting1"`` ... ``"setting4"``.
+        setting: ``"setting1"`` ... ``"setting4"``, or ``"proxy"`` (the Tmall-like proxy).
         method: ``"ds"``, ``"ddpg"`` or ``"ppo"``.
-        regularization: ``"none"`` or ``"base"``.
+        regularization: a registered regularization (``"none"``, ``"base"``, ``"coeff"``,
+            ``"both"`` or a plug-in).
         profile: the budget (``"smoke"``, ``"quick"``, ``"paper"`` or a
             :class:`~deepstock.profiles.Profile`); ``profile_overrides`` replace its fields
             (``n_trials=8``...).
@@ -1288,7 +1289,8 @@ def tune_setting(
         device: torch device of every run.
         seed: base seed of samplers and runs.
         progress: show a progress bar.
-        dataset: the trajectories (default: :func:`deepstock.data.load_setting`).
+        dataset: the trajectories (default: :func:`deepstock.data.load_setting`, or
+            :func:`deepstock.proxy.experiment_proxy` for ``"proxy"``).
         n_skus, horizon_periods: ``N`` and ``H`` of setting 4 (required there only).
         train_fn: training function (tests).
 
@@ -1297,7 +1299,11 @@ def tune_setting(
     options = _check_setting_options(setting, n_skus, horizon_periods)
     search_space(method, regularization, setting)  # method/regularization/setting checks
     resolved = resolve_profile(profile, **profile_overrides)
-    if dataset is None:
+    if dataset is None and setting == "proxy":
+        from deepstock.proxy import experiment_proxy
+
+        dataset = experiment_proxy()
+    elif dataset is None:
         from deepstock.data import load_setting
 
         dataset = load_setting(setting, **options)
