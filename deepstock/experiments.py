@@ -280,9 +280,11 @@ def settings_comparison(
                     tuning.trials["wall_time_s"].sum() + tuning.confirm["wall_time_s"].sum()
                 ),
             }
-            reported = paper.loc[(setting, method, regularization)]
+            # a regularization the paper did not run (a plug-in) has no paper numbers: NaN
+            known = (setting, method, regularization) in paper.index
             for key in ("val_loss", "val_gap_pct", "test_loss", "test_gap_pct"):
-                row[f"paper_{key}"] = float(reported[key])
+                value = paper.loc[(setting, method, regularization), key] if known else np.nan
+                row[f"paper_{key}"] = float(value)
             rows.append(row)
             curve = tuning.best_so_far()
             curve.insert(0, "regularization", regularization)

@@ -9,6 +9,7 @@ from deepstock.data import load_setting
 from deepstock.experiments import (
     ExperimentContext,
     dataset_on_split,
+    proxy_comparison,
     reproduce_stored_runs,
     run_experiment,
     setting4,
@@ -85,6 +86,51 @@ def test_settings_comparison_smoke_gaps(smoke_context):
     assert row["val_gap_pct"] == pytest.approx(100 * (row["val_loss"] / primary["val_loss"] - 1))
     assert row["paper_test_loss"] == pytest.approx(1.0959)
     assert set(tables["curves"]["n_trials"]) == {1, 2}
+
+
+def test_settings_comparison_takes_a_plug_in_regularization(smoke_context):
+    from deepstock.policies import REGULARIZATIONS, BaseStockRegularization, register_regularization
+
+    class HalfBase(BaseStockRegularization):
+        """Base stock on half the network's output (a plug-in for this test)."""
+
+        name = "test_half_base"
+
+        def order(self, raw, observation, coeff_values, max_replenish):
+            return super().order(raw / 2, observation, coeff_values, max_replenish)
+
+    register_regularization(HalfBase())
+    try:
+        tables = settings_comparison(
+            smoke_context, settings=("setting1",), pairs=(("ds", "test_half_base"),)
+        )
+    finally:
+        REGULARIZATIONS.pop("test_half_base")
+    row = tables["results"].iloc[0]
+    assert row["regularization"] == "test_half_base" and np.isfinite(row["test_loss"])
+    assert np.isnan(row["paper_test_loss"])  # the paper did not run it
+
+
+def test_proxy_comparison_smoke_layout_and_resume(smoke_context):
+    from deepstock.proxy import generate_proxy
+
+    proxy = generate_proxy(seed=1, train_size=12, val_size=8, test_size=12, horizon=40)
+    pairs = (("ds", "coeff"), ("ppo", "both"))
+    tables = proxy_comparison(smoke_context, dataset=proxy, pairs=pairs)
+    results = tables["results"]
+    assert list(results["method"]) == ["incumbent", "ds", "ppo"]
+    assert results.loc[0, "test_gap_pct"] == 0.0
+    for split in ("val", "test"):
+        j = results[f"{split}_objective"]
+        sr, tt = results[f"{split}_stockout_rate_pct"], results[f"{split}_turnover_days"]
+        np.testing.assert_allclose(j, sr + tt / 2, rtol=1e-6)  # J = 100 SR + TT / 2 per row
+    assert (results.loc[1:, "runs"] == 3).all()  # smoke: 2 trials + 1 seed
+    stored = sorted(smoke_context.store.keys())
+    again = proxy_comparison(smoke_context, dataset=proxy, pairs=pairs)
+    assert sorted(smoke_context.store.keys()) == stored  # read back, nothing retrained
+    pd.testing.assert_frame_equal(again["results"], results)
+    with pytest.raises(ValueError, match="objective 'tmall'"):
+        proxy_comparison(smoke_context, dataset=load_setting("setting1"))
 
 
 def test_ar1_benchmark_fits_each_split(smoke_context):

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 from conftest import FakeTrainer, assert_done_exactly_once, read_run_log
 
+from deepstock.policies import register_regularization
 from deepstock.profiles import PROFILES, Profile, parse_override, resolve_profile
 from deepstock.search_spaces import (
     Choice,
@@ -112,6 +113,37 @@ def test_space_refuses_what_the_paper_did_not_tune():
         search_space("ddpg", "base", "setting4")
     with pytest.raises(ValueError, match="'coeff' has no search space"):
         search_space("ds", "coeff", "setting1")
+
+
+def test_proxy_spaces_cover_every_method_and_regularization():
+    for method in ("ddpg", "ppo", "ds"):
+        for regularization in ("none", "base", "coeff", "both"):
+            space = search_space(method, regularization, "proxy")
+            assert space.dataset_constants == {}  # the proxy's order cap is its own
+            assert space.params["initial_action_bias"] == Uniform(0.0, 0.3)
+    assert search_space("ds", "both", "proxy").params["batch_size"] == Choice((10, 20))
+    assert setting_family("proxy") == "proxy"
+
+
+def test_plug_in_regularizations_borrow_the_space_of_their_tuning_like():
+    from deepstock.policies import REGULARIZATIONS, BaseStockRegularization
+
+    class Capped(BaseStockRegularization):
+        name = "test_capped"
+        tuning_like = "none"
+
+    register_regularization(Capped())
+    try:
+        # PPO on AR(1): gae_lambda depends on the regularization (None: uniform(0.5, 1))
+        space = search_space("ppo", "test_capped", "setting2")
+        assert space.params["gae_lambda"] == Uniform(0.5, 1.0)
+        assert search_space("ds", "test_capped", "setting1") == search_space(
+            "ds", "base", "setting1"
+        )
+    finally:
+        REGULARIZATIONS.pop("test_capped")
+    with pytest.raises(ValueError, match="unknown regularization"):
+        search_space("ds", "test_capped", "setting1")
 
 
 def test_space_data_and_overrides():
