@@ -292,7 +292,7 @@ def _process(dataset: InventoryDataset) -> str:
     setting name (``params["setting"]`` or the dataset's name).
     """
     generator = dataset.params.get("generator")
-    if generator in ("indep", "ar1", "iid"):
+    if generator in ("indep", "ar1", "iid", "tmall-proxy"):
         return str(generator)
     setting = str(dataset.params.get("setting", dataset.name))
     by_setting = {"setting1": "indep", "setting2": "ar1", "setting3": "ar1", "setting4": "iid"}
@@ -434,7 +434,9 @@ def benchmark_losses(
         setting 1 gives ``"dp_true"`` and ``"dp_empirical"`` (with ``"expected_loss"``, the DP's
         own expected trajectory loss, ``"order_days"`` and ``"levels"``, the base-stock level of
         each of them);
-        setting 4 gives ``"critical_fractile"`` (with ``"z"``). AR(1) datasets (settings 2-3)
+        setting 4 gives ``"critical_fractile"`` (with ``"z"``); the Tmall-like proxy gives
+        its incumbent ``"forecast_base_stock"`` (with ``"safety_factor"``; its losses are ``J``,
+        the proxy's objective). AR(1) datasets (settings 2-3)
         give an empty list: their benchmark is DS trained on the test trajectories, computed by
         the experiments (``deepstock run``).
     """
@@ -462,6 +464,15 @@ def benchmark_losses(
             dataset, lambda part: StationaryBaseStock(critical_fractile_levels(part, z)), device
         )
         results.append({"policy": "critical_fractile", **losses, "z": float(z)})
+    elif process == "tmall-proxy":
+        # the proxy's reference is the incumbent: forecast base stock, k fitted on validation
+        from deepstock.proxy import fit_incumbent
+
+        policy, _ = fit_incumbent(dataset, device=device)
+        losses = _split_losses(dataset, lambda _part: policy, device)
+        results.append(
+            {"policy": "forecast_base_stock", **losses, "safety_factor": policy.safety_factor}
+        )
     # AR(1) (settings 2-3): no benchmark here; DS trained on the test trajectories is computed
     # by the experiments module.
     return results
