@@ -22,14 +22,20 @@ With ``objective="tmall"`` (the Tmall-like proxy, SPEC.md section 8) the traject
 Tmall's ``J = 100 SR + TT / 2`` instead, computed exactly from the whole trajectory. Two
 approximations of it serve training, where the exact ``J`` cannot be used:
 
-* per day (the RL rewards, SPEC.md section 2): ``100 * 1{y_t <= 0} + min(y_t^+ / dbar, 28) / 2``,
-  with ``dbar`` the trajectory's mean daily demand over its counted days; its mean over the
-  counted days is ``J`` with Turnover Time measured against demand instead of sales and capped
-  per day instead of over the trajectory (:meth:`InventorySimulator.daily_loss`);
+* per day (the RL rewards, SPEC.md section 2): ``100 * 1{y_t <= 0} + (y_t^+ / dbar) / 2``, with
+  ``dbar`` the trajectory's mean daily demand over its counted days; its mean over the counted
+  days is ``J`` with Turnover Time measured against demand instead of sales
+  (:meth:`InventorySimulator.daily_loss`);
 * smooth (DS's gradient, :attr:`Rollout.training_loss`): the stockout indicator becomes
   ``sigmoid(-n_t / (s * dbar))`` of the net stock ``n_t`` before lost sales are cut off
   (``s = stockout_smoothing``, a share of a day's demand), and Turnover Time is the exact ratio
-  of mean stock to mean sales without the cap of 28 days (the cap has zero gradient).
+  of mean stock to mean sales.
+
+Neither approximation caps Turnover Time at 28 days. Beyond the cap ``J`` is flat (``J = 14``
+for any policy that never runs out and holds more than 28 days of stock), so a capped training
+signal would leave an overstocking policy with no direction to improve in: its gradient (DS) and
+its reward differences (DDPG, PPO) would be zero. On a policy below the cap the approximations
+and ``J`` agree up to the sales/demand ratio and the smoothing.
 """
 
 from __future__ import annotations
@@ -447,13 +453,13 @@ class InventorySimulator:
         """Per-day loss before the warm-up mask, ``(batch, days)`` like the inputs.
 
         ``"cost"``: ``h * max(y, 0) + b * u``. ``"tmall"``: the per-day approximation of ``J``,
-        ``100 * 1{y <= 0} + min(y^+ / dbar, 28) / 2`` (module docstring), where ``dbar`` is
-        the mean daily demand of the simulator rows ``rows`` (all rows if None).
+        ``100 * 1{y <= 0} + (y^+ / dbar) / 2`` (module docstring), where ``dbar`` is the mean
+        daily demand of the simulator rows ``rows`` (all rows if None).
         """
         if self.objective == "tmall":
             scale = self.demand_scale if rows is None else self.demand_scale[rows]
             stockout = (end_inventory <= 0).to(end_inventory.dtype)
-            cover = (end_inventory.clamp(min=0.0) / scale[:, None]).clamp(max=TURNOVER_CAP_DAYS)
+            cover = end_inventory.clamp(min=0.0) / scale[:, None]
             return 100.0 * stockout + cover / 2.0
         underage = lost_demand if self.lost_sales else (-end_inventory).clamp(min=0.0)
         return self.holding_cost * end_inventory.clamp(min=0.0) + self.backlog_cost * underage

@@ -34,7 +34,7 @@ def test_tmall_objective_makes_the_loss_j_hand_computed():
     exact_j = 100 / 7 + (17 / 20) / 2
     assert float(rollout.loss) == pytest.approx(exact_j, rel=1e-6)  # TT: sales + 1e-6
     assert float(rollout.objective[0]) == float(rollout.loss)
-    # per day: 100 * 1{y <= 0} + min(y / 3, 28) / 2, mean over the 7 counted days
+    # per day: 100 * 1{y <= 0} + (y / 3) / 2, mean over the 7 counted days
     per_day = (100 + (17 / 3) / 2) / 7
     assert float(rollout.daily_loss[0].sum() / 7) == pytest.approx(per_day, rel=1e-9)
     # the cost objective is unchanged
