@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -19,8 +20,12 @@ from matplotlib.figure import Figure
 from deepstock.policies import get_regularization
 from deepstock.simulator import Observation, Rollout
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = [
     "SERIES_COLORS",
+    "plot_proxy_tradeoff",
     "plot_regularization_orders",
     "plot_rollout_trajectory",
     "plot_trajectory",
@@ -310,4 +315,62 @@ def plot_regularization_orders(
     ax.set_ylabel("order $q_t$ (units)")
     ax.set_ylim(-0.05 * max_replenish, 1.1 * max_replenish)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0)
+    return fig
+
+
+def plot_proxy_tradeoff(results: pd.DataFrame, ax: Axes | None = None) -> Figure:
+    """Test Stockout Rate against Turnover Time of every policy of the proxy comparison.
+
+    Each (method, regularization) is a point, marker by method and colour by regularization; the
+    incumbent is a black star. Dotted lines are levels of ``J = SR(%) + TT / 2``: a policy is
+    better than another when it lies on a lower line, whatever the mix of SR and TT.
+
+    Args:
+        results: the ``results`` table of :func:`deepstock.experiments.proxy_comparison`.
+        ax: axes to draw on (a new figure when None).
+    """
+    needed = {"method", "regularization", "test_stockout_rate_pct", "test_turnover_days"}
+    missing = sorted(needed - set(results.columns))
+    if missing:
+        raise ValueError(f"results lacks the column(s) {missing}")
+    if ax is None:
+        fig, ax = plt.subplots(figsize=(8.5, 4.6), layout="constrained")
+    else:
+        fig = ax.figure
+    markers = {"ddpg": "o", "ppo": "s", "ds": "^"}
+    names = {"ddpg": "DDPG", "ppo": "PPO", "ds": "DS"}
+    regs = [r for r in ("none", "base", "coeff", "both") if r in set(results["regularization"])]
+    regs += sorted(set(results["regularization"]) - set(regs) - {"forecast base stock"})
+    colors = dict(zip(regs, sns.color_palette("colorblind", len(regs)), strict=True))
+    tt_max = max(float(results["test_turnover_days"].max()), 1.0) * 1.08
+    sr_max = max(float(results["test_stockout_rate_pct"].max()), 1.0) * 1.08
+    tt_grid = np.linspace(0.0, tt_max, 50)
+    for level in np.linspace(0.0, sr_max + tt_max / 2, 9)[1:]:
+        ax.plot(tt_grid, level - tt_grid / 2, ls=":", color="0.7", lw=0.8, zorder=0)
+    for row in results.itertuples():
+        if row.method == "incumbent":
+            ax.plot(
+                row.test_turnover_days,
+                row.test_stockout_rate_pct,
+                "*",
+                color="black",
+                ms=14,
+                label="incumbent",
+            )
+            continue
+        ax.plot(
+            row.test_turnover_days,
+            row.test_stockout_rate_pct,
+            markers.get(row.method, "D"),
+            color=colors[row.regularization],
+            ms=8,
+            mec="black",
+            mew=0.5,
+            label=f"{names.get(row.method, row.method)} {row.regularization.capitalize()}",
+        )
+    ax.set_xlim(0.0, tt_max)
+    ax.set_ylim(0.0, sr_max)
+    ax.set_xlabel("test Turnover Time TT (days)")
+    ax.set_ylabel("test Stockout Rate SR (%)")
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0.0, ncol=1)
     return fig

@@ -26,6 +26,7 @@ __all__ = [
     "budget_line",
     "method_label",
     "paper_training_lengths",
+    "proxy_table",
     "setting4_table",
     "settings_table",
     "styled",
@@ -164,6 +165,58 @@ def benchmarks_table(benchmarks: pd.DataFrame) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows).set_index(["setting", "benchmark"])
+
+
+def proxy_table(results: pd.DataFrame) -> pd.DataFrame:
+    """The proxy comparison in the layout of the paper's Table 1, on the test SKUs.
+
+    One row per (method, regularization), the incumbent first: Stockout Rate (%), Turnover Time
+    (days) and ``J``; their differences from the incumbent (Table 1 appears to report such
+    differences for Turnover Time); the gap of ``J`` to the incumbent's (%); validation ``J``;
+    and the training time of the pair's tuning (minutes, every run summed).
+
+    Args:
+        results: the ``results`` table of :func:`deepstock.experiments.proxy_comparison`.
+    """
+    columns = [
+        "method",
+        "regularization",
+        "test_stockout_rate_pct",
+        "test_turnover_days",
+        "test_objective",
+        "val_objective",
+        "test_gap_pct",
+        "train_time_s",
+    ]
+    _require(results, "results", columns)
+    incumbent = results[results["method"] == "incumbent"]
+    if len(incumbent) != 1:
+        raise ValueError("results must hold exactly one incumbent row (method 'incumbent')")
+    reference = incumbent.iloc[0]
+    labels = [
+        "incumbent (forecast base stock)"
+        if row.method == "incumbent"
+        else method_label(row.method, row.regularization)
+        for row in results.itertuples()
+    ]
+    table = pd.DataFrame(
+        {
+            "SR (%)": results["test_stockout_rate_pct"].to_numpy(dtype=float),
+            "TT (days)": results["test_turnover_days"].to_numpy(dtype=float),
+            "J": results["test_objective"].to_numpy(dtype=float),
+            "ΔSR vs incumbent (points)": (
+                results["test_stockout_rate_pct"] - reference["test_stockout_rate_pct"]
+            ).to_numpy(dtype=float),
+            "ΔTT vs incumbent (days)": (
+                results["test_turnover_days"] - reference["test_turnover_days"]
+            ).to_numpy(dtype=float),
+            "J gap vs incumbent (%)": results["test_gap_pct"].to_numpy(dtype=float),
+            "validation J": results["val_objective"].to_numpy(dtype=float),
+            "tuning time (min)": results["train_time_s"].to_numpy(dtype=float) / 60.0,
+        },
+        index=pd.Index(labels, name="policy"),
+    )
+    return table
 
 
 def styled(

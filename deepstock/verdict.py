@@ -42,12 +42,14 @@ import pandas as pd
 
 __all__ = [
     "CLAIMS",
+    "PROXY_CLAIMS",
     "VERDICTS",
     "ClaimCheck",
     "check_base_drl_beats_ds",
     "check_base_gain_larger_with_few_trials",
     "check_base_improves_test_loss",
     "check_claims",
+    "check_proxy_claims",
     "check_ds_overfits_setting3",
     "check_regularization_helps_drl_more",
     "check_setting4_gap_shrinks_with_n",
@@ -98,6 +100,21 @@ CLAIMS: dict[str, tuple[str, str]] = {
     ),
 }
 
+#: The paper's claims about its Tmall Table 1 (its section on Alibaba's offline data), checked on
+#: the project's Tmall-like proxy (:func:`check_proxy_claims`); id -> (takeaway, claim).
+PROXY_CLAIMS: dict[str, tuple[str, str]] = {
+    "proxy_both_best_ddpg": ("I", "Both gives the best DDPG (lowest test J of its four)"),
+    "proxy_base_best_ds": ("I", "Base gives the best DS (lowest test J of its four)"),
+    "proxy_ddpg_none_worse_than_ds_none": (
+        "II",
+        "Without regularization DDPG is worse than DS (test J)",
+    ),
+    "proxy_regularized_ddpg_beats_ds": (
+        "II",
+        "The best regularized DDPG beats every DS (test J)",
+    ),
+}
+
 _METHOD_NAMES = {"ddpg": "DDPG", "ppo": "PPO", "ds": "DS"}
 _SETTING_COLUMNS = ("setting", "method", "regularization")
 
@@ -121,8 +138,9 @@ class ClaimCheck:
     evidence: str
 
     def __post_init__(self) -> None:
-        if self.claim_id not in CLAIMS:
-            raise ValueError(f"claim_id must be one of {sorted(CLAIMS)}, got {self.claim_id!r}")
+        if self.claim_id not in CLAIMS and self.claim_id not in PROXY_CLAIMS:
+            known = sorted(CLAIMS) + sorted(PROXY_CLAIMS)
+            raise ValueError(f"claim_id must be one of {known}, got {self.claim_id!r}")
         if self.quantifier not in ("all", "any"):
             raise ValueError(f"quantifier must be 'all' or 'any', got {self.quantifier!r}")
         if not 0 <= self.holding <= self.cases:
@@ -133,11 +151,11 @@ class ClaimCheck:
 
     @property
     def takeaway(self) -> str:
-        return CLAIMS[self.claim_id][0]
+        return {**CLAIMS, **PROXY_CLAIMS}[self.claim_id][0]
 
     @property
     def claim(self) -> str:
-        return CLAIMS[self.claim_id][1]
+        return {**CLAIMS, **PROXY_CLAIMS}[self.claim_id][1]
 
     @property
     def verdict(self) -> str:
@@ -579,6 +597,89 @@ def check_claims(
         else:
             out.append(check(table))
     return out
+
+
+# ---------------------------------------------------------------------- the Tmall-like proxy
+def check_proxy_claims(results: pd.DataFrame) -> list[ClaimCheck]:
+    """The paper's Table 1 claims (:data:`PROXY_CLAIMS`) on the proxy comparison's results.
+
+    Args:
+        results: :func:`deepstock.experiments.proxy_comparison`'s ``results`` (``method``,
+            ``regularization``, ``test_objective``); lower ``J`` is better.
+
+    Each claim is one case; a claim whose rows are missing or not finite is *not testable*.
+    """
+    _require(
+        results,
+        "results",
+        ("method", "regularization", "test_objective"),
+        "deepstock.experiments.proxy_comparison",
+    )
+    j = {
+        (row.method, row.regularization): float(row.test_objective)
+        for row in results.itertuples()
+        if _finite(row.test_objective)
+    }
+
+    def of(method: str) -> dict[str, float]:
+        return {reg: value for (m, reg), value in j.items() if m == method}
+
+    def text(method: str, values: Mapping[str, float]) -> str:
+        parts = [f"{reg.capitalize()} {value:.2f}" for reg, value in values.items()]
+        return f"{_METHOD_NAMES[method]}: " + ", ".join(parts)
+
+    checks = []
+    for claim_id, method, expected in (
+        ("proxy_both_best_ddpg", "ddpg", "both"),
+        ("proxy_base_best_ds", "ds", "base"),
+    ):
+        values = of(method)
+        if expected not in values or len(values) < 2:
+            checks.append(_not_testable(claim_id, "all", f"no {method} results on the proxy"))
+            continue
+        best = min(values, key=values.get)
+        checks.append(
+            ClaimCheck(
+                claim_id,
+                int(best == expected),
+                1,
+                "all",
+                f"Test J, {text(method, values)}; the best is {best.capitalize()}.",
+            )
+        )
+    none_pair = (j.get(("ddpg", "none")), j.get(("ds", "none")))
+    if None in none_pair:
+        checks.append(_not_testable("proxy_ddpg_none_worse_than_ds_none", "all", "no None results"))
+    else:
+        checks.append(
+            ClaimCheck(
+                "proxy_ddpg_none_worse_than_ds_none",
+                int(none_pair[0] > none_pair[1]),
+                1,
+                "all",
+                f"Test J: DDPG None {none_pair[0]:.2f}, DS None {none_pair[1]:.2f}.",
+            )
+        )
+    regularized = {reg: v for reg, v in of("ddpg").items() if reg != "none"}
+    ds = of("ds")
+    if not regularized or not ds:
+        checks.append(
+            _not_testable("proxy_regularized_ddpg_beats_ds", "all", "no DDPG or DS results")
+        )
+    else:
+        best_ddpg = min(regularized, key=regularized.get)
+        best_ds = min(ds, key=ds.get)
+        checks.append(
+            ClaimCheck(
+                "proxy_regularized_ddpg_beats_ds",
+                int(regularized[best_ddpg] < ds[best_ds]),
+                1,
+                "all",
+                f"Best regularized DDPG ({best_ddpg.capitalize()}) {regularized[best_ddpg]:.2f}, "
+                f"best DS ({best_ds.capitalize()}) {ds[best_ds]:.2f}.",
+            )
+        )
+    return checks
 
 
 def paper_checks() -> list[ClaimCheck]:
