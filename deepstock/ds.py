@@ -9,7 +9,10 @@ and follows the exact gradient of their mean loss:
 
 where the end-of-day inventories ``y_t`` depend on the orders ``q_t = reg(f_theta(x_t, c_t))``.
 Gradients flow through the clips of the regularization and of the order cap (zero where a clip
-binds) and through every later day of the pipeline.
+binds) and through every later day of the pipeline. On a dataset whose loss is Tmall's ``J``
+(the Tmall-like proxy, ``objective="tmall"``) DS follows the gradient of a smooth version of
+``J`` instead (:attr:`deepstock.simulator.Rollout.training_loss`, ``stockout_smoothing``), while
+the validation that selects epochs uses the exact ``J``.
 
 The module reads top to bottom: the settings (:class:`DSConfig`), the network
 (:func:`make_network`), one epoch of training and one evaluation (:func:`train_one_epoch`,
@@ -114,6 +117,10 @@ class DSConfig:
     uniform(0, 0.6)."""
     grad_clip_norm: float = 5.0
     """Global gradient-norm clip before each Adam step (> 0)."""
+    stockout_smoothing: float = 0.1
+    """On a dataset whose objective is Tmall's ``J`` (the proxy): width of the smooth stockout
+    indicator DS differentiates, as a share of the SKU's mean daily demand (> 0; see
+    :mod:`deepstock.simulator`). Unused on the cost objective of settings 1-4."""
     train_dtype: str = "float32"
     """Float precision of the training simulator, ``"float32"`` or ``"float64"``. The network is
     always float32 and every evaluation (validation, reported metrics) runs in float64."""
@@ -138,6 +145,9 @@ class DSConfig:
         _check_float("scheduler_factor", self.scheduler_factor, low=0.0, high=1.0, closed=False)
         _check_float("initial_action_bias", self.initial_action_bias, low=0.0, high=1.0)
         _check_float("grad_clip_norm", self.grad_clip_norm, low=0.0, high=math.inf, closed=False)
+        _check_float(
+            "stockout_smoothing", self.stockout_smoothing, low=0.0, high=math.inf, closed=False
+        )
         if self.train_dtype not in _DTYPES:
             raise ValueError(
                 f"DS config key 'train_dtype' must be one of {sorted(_DTYPES)}, "
@@ -311,7 +321,10 @@ def fit_policy(
     seed_everything(seed)
     shuffle_generator = torch.Generator().manual_seed(seed)
     train_sim = InventorySimulator.from_dataset(
-        train_set, device=device, dtype=_DTYPES[settings.train_dtype]
+        train_set,
+        device=device,
+        dtype=_DTYPES[settings.train_dtype],
+        stockout_smoothing=settings.stockout_smoothing,
     )
     val_sim = InventorySimulator.from_dataset(val_set, device=device, dtype=torch.float64)
     policy = make_policy(train_set, reg, settings).to(device)

@@ -536,10 +536,12 @@ def setting4(
 def dataset_for_record(record: dict[str, Any]) -> InventoryDataset:
     """Rebuild the dataset a stored run was trained on, from its recorded name.
 
-    Knows the experiments' datasets: ``setting1``-``setting3``, ``setting4-n<N>-h<H>`` and their
+    Knows the experiments' datasets: ``setting1``-``setting3``, ``setting4-n<N>-h<H>``, the
+    proxy of the comparison ``tmall-proxy`` (:func:`deepstock.proxy.experiment_proxy`) and their
     ``-val-only``/``-test-only`` variants (:func:`dataset_on_split`). The rebuilt dataset's
     fingerprint must equal the recorded one.
     """
+    from deepstock.proxy import experiment_proxy
     from deepstock.store import dataset_fingerprint
 
     name = str(record["dataset"]["name"])
@@ -551,6 +553,8 @@ def dataset_for_record(record: dict[str, Any]) -> InventoryDataset:
     cell = re.fullmatch(r"setting4-n(\d+)-h(\d+)", base)
     if cell is not None:
         dataset = load_setting("setting4", n_skus=int(cell[1]), horizon_periods=int(cell[2]))
+    elif base == "tmall-proxy":
+        dataset = experiment_proxy()
     else:
         dataset = load_setting(base)
     if split is not None:

@@ -270,15 +270,27 @@ def run_key(
     return _sha256(canonical_json(identity))[:_KEY_LENGTH]
 
 
+#: Configuration keys added after runs were first stored, with their defaults: a key at its
+#: default is left out of a run's identity, so that the runs stored before it existed (which
+#: ran with that default) keep their keys.
+LATE_CONFIG_DEFAULTS: dict[str, dict[str, Any]] = {"ds": {"stockout_smoothing": 0.1}}
+
+
 def _identity(
     method: str, regularization: str, config: Mapping[str, Any], seed: int, dataset_hash: str
 ) -> dict[str, Any]:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"seed must be an integer, got {seed!r}")
+    late = LATE_CONFIG_DEFAULTS.get(method, {})
+    config = {
+        key: value
+        for key, value in dict(config).items()
+        if not (key in late and value == late[key])
+    }
     return {
         "method": method,
         "regularization": regularization,
-        "config": _plain(dict(config)),
+        "config": _plain(config),
         "seed": int(seed),
         "dataset": dataset_hash,
     }

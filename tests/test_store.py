@@ -40,6 +40,33 @@ def test_dataset_fingerprint_covers_data_not_name(setting1_dataset):
     assert dataset_fingerprint(costlier) != dataset_fingerprint(setting1_dataset)
 
 
+def test_committed_runs_keep_their_keys_after_later_keys_and_fields():
+    """Keys added later (the datasets' objective, DS's stockout_smoothing) leave the keys of the
+    committed runs as they were: every committed DS record's identity, recomputed from today's
+    resolved configuration and fingerprint, gives its stored key."""
+    from deepstock.experiments import dataset_for_record
+
+    store = ResultStore.for_profile("quick")
+    checked = 0
+    for record in store.records():
+        identity = record["identity"]
+        if identity["method"] != "ds" or checked >= 3:
+            continue
+        config = resolve_config("ds", identity["regularization"], identity["config"])
+        assert config["stockout_smoothing"] == 0.1
+        dataset = dataset_for_record(record)
+        key = run_key(
+            "ds", identity["regularization"], config, identity["seed"], dataset_fingerprint(dataset)
+        )
+        assert key == record["key"]
+        changed = {**config, "stockout_smoothing": 0.2}
+        assert run_key("ds", identity["regularization"], changed, 0, "f" * 64) != run_key(
+            "ds", identity["regularization"], config, 0, "f" * 64
+        )
+        checked += 1
+    assert checked == 3
+
+
 def test_key_uses_the_resolved_configuration():
     explicit = resolve_config("ds", "base", {"epochs": 3000}, use_defaults=False)
     implicit = resolve_config("ds", "base", {}, use_defaults=False)
