@@ -341,7 +341,9 @@ def plot_proxy_tradeoff(results: pd.DataFrame, ax: Axes | None = None) -> Figure
     names = {"ddpg": "DDPG", "ppo": "PPO", "ds": "DS"}
     regs = [r for r in ("none", "base", "coeff", "both") if r in set(results["regularization"])]
     regs += sorted(set(results["regularization"]) - set(regs) - {"forecast base stock"})
-    colors = dict(zip(regs, sns.color_palette("colorblind", len(regs)), strict=True))
+    # the book's colour of each regularization; plug-ins get the palette's remaining colours
+    spare = iter(_PALETTE[4:7] + _PALETTE[8:])
+    colors = {reg: SERIES_COLORS[reg] if reg in SERIES_COLORS else next(spare) for reg in regs}
     tt_max = max(float(results["test_turnover_days"].max()), 1.0) * 1.08
     sr_max = max(float(results["test_stockout_rate_pct"].max()), 1.0) * 1.08
     tt_grid = np.linspace(0.0, tt_max, 50)
