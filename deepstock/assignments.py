@@ -13,7 +13,7 @@ sensitivity     ``variant(lead_time, ratio)``,      the exact DP of setting 1
 benchmark       ``critical_fractile_levels(...)``,  :func:`deepstock.benchmarks.critical_fractile_levels`
 (b)             ``base_stock_loss(dataset, S)``     and the project's simulator
 regularization  ``class ProportionalBaseStock``     the proportional order-up-to formula; then
-(c)             (a :class:`Regularization`)         trains it with DS and PPO at a tiny budget
+(c)             (a :class:`Regularization`)         trains it with DS and an RL method, tiny budget
 overfitting     ``lognormal_dataset(N, H, seed)``,  moments of the demand, the closed-form lognormal
 (d)             ``lognormal_levels(dataset)``       quantile; then trains DS with Base on it
 ==============  ==================================  ==============================================
@@ -21,8 +21,10 @@ overfitting     ``lognormal_dataset(N, H, seed)``,  moments of the demand, the c
 A check calls the student's functions on a few cases and either passes (a
 :class:`CheckResult` with what was verified) or stops at the first problem with an
 :class:`AssignmentFeedback` whose message says, in plain words, what to fix. An unfinished function
-(the starter's ``NotImplementedError``) gives :class:`NotDoneYet`. :func:`run_check` never raises
-for a student's error: the notebooks display its result, and the command line prints it::
+(the starter's ``NotImplementedError``) gives :class:`NotDoneYet`. Each ``check_*`` function
+returns the list of what it verified, and appends to ``report`` (when given) as it goes, so that
+a failed check still shows what passed before it. :func:`run_check` never raises for a student's
+error: the notebooks display its result, and the command line prints it::
 
     python -m deepstock.assignments check sensitivity assignments/a_sensitivity.py
     python -m deepstock.assignments list
@@ -623,18 +625,8 @@ def check_regularization(
             f"ProportionalBaseStock() raised {_describe(error, getattr(solution, '__file__', None))}"
         ) from None
     name = getattr(reg, "name", "")
-    if (
-        not isinstance(name, str)
-        or not name
-        or name != name.lower()
-        or name
-        in (
-            "none",
-            "base",
-            "coeff",
-            "both",
-        )
-    ):
+    taken = ("none", "base", "coeff", "both")
+    if not isinstance(name, str) or not name or name != name.lower() or name in taken:
         raise AssignmentFeedback(
             f"ProportionalBaseStock.name must be a new lower-case name (the starter's 'pout'), "
             f"got {name!r}"
@@ -693,7 +685,7 @@ def check_regularization(
 
     if order.requires_grad:
         order.sum().backward()
-    if raw.grad is None or float(raw.grad[0].abs().sum()) == 0.0:
+    if raw.grad is None or float(raw.grad.abs().sum()) == 0.0:
         raise AssignmentFeedback(
             "order() passes no gradient back to the network's outputs: DS trains through the "
             "mapping, so keep it in torch (no .item(), .detach(), NumPy or round())"
