@@ -17,11 +17,20 @@ the dataset (``InventoryDataset.coeff_features``). As in the authors' code the `
 are clipped to ``[0, 1]`` and the weighted sum is multiplied by 28 (a coefficient reads as a share
 of 28 days of cover of a daily-rate feature); the last output ``f_m`` is an additive bias in units.
 
-New regularizations plug in with :func:`register_regularization`.
+New regularizations plug in with :func:`register_regularization`. A plug-in defined in a module
+of its own can be registered in every process, tuning workers and the command line included, by
+naming the module in the environment variable ``DEEPSTOCK_PLUGINS`` (comma-separated module
+names, imported when this module is first imported). Its source is part of the identity of its
+stored runs (:func:`regularization_fingerprint`), so editing a plug-in retrains its runs.
 """
 
 from __future__ import annotations
 
+import hashlib
+import importlib
+import inspect
+import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -32,7 +41,9 @@ from torch import Tensor, nn
 from deepstock.simulator import Observation
 
 __all__ = [
+    "BUILTIN_REGULARIZATIONS",
     "COVER_DAYS",
+    "PLUGINS_VARIABLE",
     "REGULARIZATIONS",
     "ConstantOrder",
     "NetworkPolicy",
@@ -43,7 +54,9 @@ __all__ = [
     "network_input",
     "network_input_size",
     "pipeline_scale",
+    "load_plugins",
     "register_regularization",
+    "regularization_fingerprint",
 ]
 
 #: Days of cover that a Coeff coefficient of 1 buys (the authors' factor 28).
@@ -178,6 +191,61 @@ for _reg in (
     BothRegularization(),
 ):
     register_regularization(_reg)
+
+
+#: The paper's four regularizations (SPEC.md section 3); every other registered one is a plug-in.
+BUILTIN_REGULARIZATIONS: tuple[str, ...] = tuple(REGULARIZATIONS)
+_BUILTIN_TYPES = {name: type(reg) for name, reg in REGULARIZATIONS.items()}
+
+#: The environment variable naming plug-in modules to import (comma-separated).
+PLUGINS_VARIABLE = "DEEPSTOCK_PLUGINS"
+
+
+def load_plugins(modules: str | None = None) -> list[str]:
+    """Import the plug-in modules named in ``modules`` (default: ``$DEEPSTOCK_PLUGINS``).
+
+    A plug-in module registers its regularizations when imported. Returns the imported names.
+
+    Raises:
+        ImportError: a named module cannot be imported (the message names the variable).
+    """
+    text = os.environ.get(PLUGINS_VARIABLE, "") if modules is None else modules
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    for name in names:
+        try:
+            importlib.import_module(name)
+        except ImportError as error:
+            raise ImportError(
+                f"{PLUGINS_VARIABLE} names the module {name!r}, which cannot be imported "
+                f"({error}); it must be importable from the Python path"
+            ) from error
+    return names
+
+
+def regularization_fingerprint(regularization: str | Regularization) -> str | None:
+    """A short hash of a plug-in's code and settings; ``None`` for the paper's four.
+
+    The result store adds it to the identity of a plug-in's runs, so that a run stored before the
+    plug-in was edited is not read back as if it were current. It hashes the source of the
+    plug-in's class and of the classes it inherits from outside this module, and the instance's
+    attributes (a plug-in may take parameters); code the class calls elsewhere is not covered.
+    When the source cannot be read (a class typed in an interactive shell), the class's
+    qualified name stands in for it.
+    """
+    reg = get_regularization(regularization)
+    if type(reg) is _BUILTIN_TYPES.get(reg.name):
+        return None
+    digest = hashlib.sha256()
+    for cls in type(reg).__mro__:
+        if cls.__module__ in (__name__, "builtins"):
+            continue
+        try:
+            digest.update(inspect.getsource(cls).encode())
+        except (OSError, TypeError):
+            digest.update(f"{cls.__module__}.{cls.__qualname__}".encode())
+    attributes = {key: repr(value) for key, value in sorted(vars(reg).items())}
+    digest.update(json.dumps(attributes, sort_keys=True).encode())
+    return digest.hexdigest()[:16]
 
 
 def get_regularization(name: str | Regularization) -> Regularization:
@@ -338,3 +406,7 @@ class TimeDependentBaseStock:
         else:
             level = levels[observation.index, observation.day]
         return (level - observation.inventory_position).clamp(min=0.0)
+
+
+# Plug-in modules named in the environment register themselves now, in every process.
+load_plugins()

@@ -281,19 +281,26 @@ def _identity(
 ) -> dict[str, Any]:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"seed must be an integer, got {seed!r}")
+    from deepstock.policies import regularization_fingerprint
+
     late = LATE_CONFIG_DEFAULTS.get(method, {})
     config = {
         key: value
         for key, value in dict(config).items()
         if not (key in late and value == late[key])
     }
-    return {
+    identity = {
         "method": method,
         "regularization": regularization,
         "config": _plain(config),
         "seed": int(seed),
         "dataset": dataset_hash,
     }
+    # a plug-in's code is not part of the package's source hash: its own hash is in the key
+    code = regularization_fingerprint(regularization)
+    if code is not None:
+        identity["regularization_code"] = code
+    return identity
 
 
 def default_results_dir() -> Path:

@@ -159,9 +159,16 @@ def default_config(method: str, regularization: str, setting: str = "setting1") 
 
     The authors published tuned configurations for setting 1 (SPEC.md §5); they are the defaults
     for every setting when not tuning. Where none ships (Coeff, Both) the settings class's own
-    defaults apply (an empty dict is returned).
+    defaults apply (an empty dict is returned). A plug-in regularization (not one of the paper's
+    four) borrows the configuration of its ``tuning_like`` (``"base"`` unless it says otherwise).
     """
+    from deepstock.policies import BUILTIN_REGULARIZATIONS, REGULARIZATIONS
+
     _settings_class(method)  # validates the method
+    if regularization not in BUILTIN_REGULARIZATIONS and regularization in REGULARIZATIONS:
+        like = REGULARIZATIONS[regularization].tuning_like
+        if like in BUILTIN_REGULARIZATIONS and like != regularization:
+            return default_config(method, like, setting)
     path = _CONFIG_DIR / f"{method}_{setting}_{regularization}.yaml"
     if not path.is_file():
         path = _CONFIG_DIR / f"{method}_setting1_{regularization}.yaml"
