@@ -772,9 +772,8 @@ def compare_regularizations(
     for method in methods:
         for reg_name in regularizations:
             reg = get_regularization(reg_name)
-            config = default_config(method, reg.name, setting) or default_config(
-                method, reg.tuning_like, setting
-            )
+            # a plug-in borrows the published configuration of its tuning_like
+            config = default_config(method, reg.name, setting)
             config = {**config, **profile.training_overrides(method)}
             for seed in seeds:
                 run = cached_train(

@@ -229,8 +229,7 @@ def regularization_fingerprint(regularization: str | Regularization) -> str | No
     plug-in was edited is not read back as if it were current. It hashes the source of the
     plug-in's class and of the classes it inherits from outside this module, and the instance's
     attributes (a plug-in may take parameters); code the class calls elsewhere is not covered.
-    When the source cannot be read (a class typed in an interactive shell), the class's
-    qualified name stands in for it.
+    A class defined in a notebook has no source file: the source of its methods stands in.
     """
     reg = get_regularization(regularization)
     if type(reg) is _BUILTIN_TYPES.get(reg.name):
@@ -239,13 +238,34 @@ def regularization_fingerprint(regularization: str | Regularization) -> str | No
     for cls in type(reg).__mro__:
         if cls.__module__ in (__name__, "builtins"):
             continue
-        try:
-            digest.update(inspect.getsource(cls).encode())
-        except (OSError, TypeError):
-            digest.update(f"{cls.__module__}.{cls.__qualname__}".encode())
+        digest.update(_class_source(cls).encode())
     attributes = {key: repr(value) for key, value in sorted(vars(reg).items())}
     digest.update(json.dumps(attributes, sort_keys=True).encode())
     return digest.hexdigest()[:16]
+
+
+def _class_source(cls: type) -> str:
+    """The source of a class; for a class without a source file (one defined in a notebook
+    cell), the source of each of its methods (notebooks keep cells readable) and the values of
+    its other attributes; for a method without source either, its bytecode, names and
+    constants."""
+    try:
+        return inspect.getsource(cls)
+    except (OSError, TypeError):
+        pass
+    parts = [cls.__qualname__]
+    for key, value in sorted(vars(cls).items()):
+        function = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
+        if inspect.isfunction(function):
+            try:
+                parts.append(inspect.getsource(function))
+            except (OSError, TypeError):
+                code = function.__code__
+                constants = [c for c in code.co_consts if not inspect.iscode(c)]
+                parts.append(f"{key}: {code.co_code.hex()} {code.co_names} {constants!r}")
+        elif not key.startswith("__"):
+            parts.append(f"{key} = {value!r}")
+    return "\n".join(parts)
 
 
 def get_regularization(name: str | Regularization) -> Regularization:

@@ -107,3 +107,30 @@ def test_plugins_borrow_the_published_configuration_of_their_tuning_like():
         REGULARIZATIONS.pop("test_like_none")
     # the paper's Coeff and Both keep the settings classes' defaults
     assert default_config("ds", "coeff") == {}
+
+
+def test_classes_without_a_source_file_are_fingerprinted_by_their_methods():
+    """A class typed in a notebook cell has no source file; editing a method still shows."""
+
+    def make(factor):
+        namespace = {"BaseStockRegularization": BaseStockRegularization, "__name__": "__main__"}
+        exec(  # noqa: S102 - what a notebook cell does
+            "class Scaled(BaseStockRegularization):\n"
+            "    name = 'test_scaled'\n"
+            "    def order(self, raw, observation, coeff_values, max_replenish):\n"
+            f"        return super().order(raw * {factor}, observation, coeff_values, "
+            "max_replenish)\n",
+            namespace,
+        )
+        return namespace["Scaled"]()
+
+    one, same, other = make(0.5), make(0.5), make(0.25)
+    register_regularization(one)
+    try:
+        first = regularization_fingerprint(one)
+        register_regularization(same, overwrite=True)
+        assert regularization_fingerprint(same) == first
+        register_regularization(other, overwrite=True)
+        assert regularization_fingerprint(other) != first
+    finally:
+        REGULARIZATIONS.pop("test_scaled")
