@@ -667,7 +667,10 @@ def proxy_comparison(
         ``val_/test_`` ``stockout_rate_pct``, ``turnover_days``, ``objective``, ``runs``,
         ``train_time_s`` (training wall time summed over the pair's tuning runs, s), and
         ``test_gap_pct`` (``J`` against the incumbent's, %);
-        ``curves``: the stage-1 best-so-far validation ``J`` of every tuning.
+        ``curves``: the stage-1 best-so-far validation ``J`` of every tuning;
+        ``runs``: every training run of every tuning (``method``, ``regularization``,
+        ``stage`` = ``"search"`` or ``"confirm"``, ``seed``, ``key``, ``wall_time_s`` and the
+        ``val_``/``test_`` metrics as in ``results``).
     """
     from deepstock.proxy import experiment_proxy, incumbent_metrics
 
@@ -691,9 +694,27 @@ def proxy_comparison(
             "train_time_s": 0.0,
         }
     ]
-    curves = []
+    curves, runs = [], []
     for method, regularization in pairs:
         tuning = tune_pair("proxy", method, regularization, context, dataset=dataset)
+        for stage, table in (("search", tuning.trials), ("confirm", tuning.confirm)):
+            for run in table.itertuples():
+                summary = context.store.read(run.key)["result"]
+                runs.append(
+                    {
+                        "method": method,
+                        "regularization": regularization,
+                        "stage": stage,
+                        "seed": int(run.seed),
+                        "key": run.key,
+                        "wall_time_s": float(run.wall_time_s),
+                        **{
+                            f"{split}_{k}": v
+                            for split in ("val", "test")
+                            for k, v in _proxy_metrics(summary, split).items()
+                        },
+                    }
+                )
         per_repeat = []
         for winner in tuning.winners.itertuples():
             chosen = tuning.confirm[
@@ -722,7 +743,11 @@ def proxy_comparison(
     results = pd.DataFrame(rows)
     reference = results.loc[0, "test_objective"]
     results["test_gap_pct"] = 100.0 * (results["test_objective"] - reference) / reference
-    return {"results": results, "curves": pd.concat(curves, ignore_index=True)}
+    return {
+        "results": results,
+        "curves": pd.concat(curves, ignore_index=True),
+        "runs": pd.DataFrame(runs),
+    }
 
 
 #: Experiment name -> function of an :class:`ExperimentContext`.

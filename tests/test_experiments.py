@@ -125,6 +125,13 @@ def test_proxy_comparison_smoke_layout_and_resume(smoke_context):
         sr, tt = results[f"{split}_stockout_rate_pct"], results[f"{split}_turnover_days"]
         np.testing.assert_allclose(j, sr + tt / 2, rtol=1e-6)  # J = 100 SR + TT / 2 per row
     assert (results.loc[1:, "runs"] == 3).all()  # smoke: 2 trials + 1 seed
+    runs = tables["runs"]
+    assert len(runs) == 6 and set(runs["stage"]) == {"search", "confirm"}
+    np.testing.assert_allclose(
+        runs["test_objective"],
+        runs["test_stockout_rate_pct"] + runs["test_turnover_days"] / 2,
+        rtol=1e-6,
+    )
     stored = sorted(smoke_context.store.keys())
     again = proxy_comparison(smoke_context, dataset=proxy, pairs=pairs)
     assert sorted(smoke_context.store.keys()) == stored  # read back, nothing retrained
