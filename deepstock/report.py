@@ -171,9 +171,9 @@ def proxy_table(results: pd.DataFrame) -> pd.DataFrame:
     """The proxy comparison in the layout of the paper's Table 1, on the test SKUs.
 
     One row per (method, regularization), the incumbent first: Stockout Rate (%), Turnover Time
-    (days) and ``J``; their differences from the incumbent (Table 1 appears to report such
-    differences for Turnover Time); the gap of ``J`` to the incumbent's (%); validation ``J``;
-    and the training time of the pair's tuning (minutes, every run summed).
+    (days) and ``J``; their differences from the incumbent's (``ΔSR``, ``ΔTT``; Table 1 appears
+    to report such differences for Turnover Time); the gap of ``J`` to the incumbent's (%);
+    validation ``J``; and the training time of the pair's tuning (minutes, every run summed).
 
     Args:
         results: the ``results`` table of :func:`deepstock.experiments.proxy_comparison`.
@@ -204,15 +204,15 @@ def proxy_table(results: pd.DataFrame) -> pd.DataFrame:
             "SR (%)": results["test_stockout_rate_pct"].to_numpy(dtype=float),
             "TT (days)": results["test_turnover_days"].to_numpy(dtype=float),
             "J": results["test_objective"].to_numpy(dtype=float),
-            "ΔSR vs incumbent (points)": (
+            "ΔSR (points)": (
                 results["test_stockout_rate_pct"] - reference["test_stockout_rate_pct"]
             ).to_numpy(dtype=float),
-            "ΔTT vs incumbent (days)": (
+            "ΔTT (days)": (
                 results["test_turnover_days"] - reference["test_turnover_days"]
             ).to_numpy(dtype=float),
-            "J gap vs incumbent (%)": results["test_gap_pct"].to_numpy(dtype=float),
-            "validation J": results["val_objective"].to_numpy(dtype=float),
-            "tuning time (min)": results["train_time_s"].to_numpy(dtype=float) / 60.0,
+            "J gap (%)": results["test_gap_pct"].to_numpy(dtype=float),
+            "val. J": results["val_objective"].to_numpy(dtype=float),
+            "tuning (min)": results["train_time_s"].to_numpy(dtype=float) / 60.0,
         },
         index=pd.Index(labels, name="policy"),
     )
