@@ -21,11 +21,13 @@ instead of passing it on.
 A fourth family is this project's own, not the paper's:
 
 * ``"proxy"``: the Tmall-like proxy of SPEC.md section 8 (:mod:`deepstock.proxy`). The paper
-  publishes no search space for Tmall; these are the INDEP spaces with three changes made for
-  the proxy (short episodes of 90 days with reviews every 4 or 7 days, an order cap that is one
-  number for SKUs from 1 to 1,000 units a day, an objective ``J`` in tens): the untrained policy
-  starts lower (``initial_action_bias`` uniform(0, 0.3)), SB3's networks are [64, 64], and DS
-  uses larger minibatches ({10, 20}: 200 training SKUs instead of 20 trajectories).
+  publishes no search space for Tmall; these are the INDEP spaces with changes made for the
+  proxy (episodes of 12 to 20 orders, reviews every 4 or 7 days; an order cap that is one number
+  for SKUs from 1 to 1,000 units a day; 200 training SKUs): the untrained policy starts lower
+  (``initial_action_bias`` uniform(0, 0.3)); ``gamma`` takes the AR(1) range uniform(0.96, 1);
+  SB3's networks are [64, 64] and PPO's rollouts shorter (``n_steps`` {512, 1024, 2048}); DS
+  uses larger minibatches ({10, 20}), hidden layers {[32, 32], [64, 64]} and learning rates
+  up to 3e-2; no ``max_replenish`` (the proxy's cap is its own).
 
 Any registered regularization can be tuned (:mod:`deepstock.policies`). Where the paper's spaces
 depend on the regularization (PPO's ``gae_lambda`` on AR(1): Base uniform(0, 0.5), None
