@@ -5,23 +5,25 @@ experiment takes an :class:`ExperimentContext` (profile, device, workers, storag
 returns a dict of DataFrames that the notebooks render; a second call with the same context reads
 every run from the store and trains nothing.
 
-=================  ===========================================================================
-experiment         what it computes
-=================  ===========================================================================
-``settings``       settings 1-3: DDPG/PPO/DS x None/Base, tuned; validation and test loss and
-                   gap against the setting's benchmark (Figure 1, Tables 6-8)
-``figure2``        setting 1: best-so-far validation loss after each stage-1 trial, and the
-                   trials each method needs to surpass DS
-``figure3``        setting 1: DDPG's critic loss and replay-buffer states over the first
-                   10,000 steps, None vs Base, at the paper's tuned configurations
-``setting4``       DS with Base over N x H, tuned; gap against the critical-fractile benchmark
-                   (Figure 4, Table 9)
-``tuned``          setting 1 at the paper's published tuned configurations, several seeds
-                   (no tuning; the methods' honest check)
-``proxy``          the Tmall-like proxy (the project's own data, SPEC.md section 8):
-                   DDPG/PPO/DS x None/Base/Coeff/Both tuned on ``J``, with the forecast
-                   base-stock incumbent, in the layout of the paper's Table 1
-=================  ===========================================================================
+=====================  ============================================================================
+experiment             what it computes
+=====================  ============================================================================
+``settings``           settings 1-3: DDPG/PPO/DS x None/Base, tuned; validation and test loss and
+                       gap against the setting's benchmark (Figure 1, Tables 6-8)
+``figure2``            setting 1: best-so-far validation loss after each stage-1 trial, and the
+                       trials each method needs to surpass DS
+``figure3``            setting 1: DDPG's critic loss and replay-buffer states over the first
+                       10,000 steps, None vs Base, at the paper's tuned configurations
+``setting4``           DS with Base over N x H, tuned; gap against the critical-fractile benchmark
+                       (Figure 4, Table 9)
+``tuned``              setting 1 at the paper's published tuned configurations, several seeds
+                       (no tuning; the methods' honest check)
+``proxy``              the Tmall-like proxy (the project's own data, SPEC.md section 8):
+                       DDPG/PPO/DS x None/Base/Coeff/Both tuned on ``J``, with the forecast
+                       base-stock incumbent, in the layout of the paper's Table 1
+``proxy_full_length``  the proxy's best pairs re-trained at the paper's training length
+                       (200,000 steps / 3,000 epochs), several seeds
+=====================  ============================================================================
 
 Benchmarks are computed the paper's way (SPEC.md section 7): the exact DP for setting 1 (the
 true distributions, the project's benchmark; the authors' empirical-frequency DP beside it),
@@ -50,6 +52,7 @@ from deepstock.store import ResultStore, cached_train, default_results_dir
 __all__ = [
     "EXPERIMENTS",
     "METHOD_PAIRS",
+    "PROXY_FULL_LENGTH_PAIRS",
     "PROXY_PAIRS",
     "SETTING4_HORIZONS",
     "SETTING4_SKUS",
@@ -60,6 +63,7 @@ __all__ = [
     "figure2",
     "figure3",
     "proxy_comparison",
+    "proxy_full_length",
     "reproduce_stored_runs",
     "run_experiment",
     "setting4",
@@ -750,6 +754,108 @@ def proxy_comparison(
     }
 
 
+#: The pairs re-trained at the paper's training length on the proxy: each method's best
+#: regularizations at the quick budget.
+PROXY_FULL_LENGTH_PAIRS: tuple[tuple[str, str], ...] = (
+    ("ddpg", "both"),
+    ("ppo", "both"),
+    ("ds", "coeff"),
+    ("ds", "both"),
+)
+
+#: Configuration keys that set how long a run trains (what a profile shortens).
+_TRAINING_LENGTH_KEYS = ("total_steps", "patience", "epochs")
+
+
+def proxy_full_length(
+    context: ExperimentContext,
+    *,
+    dataset: InventoryDataset | None = None,
+    pairs: Sequence[tuple[str, str]] = PROXY_FULL_LENGTH_PAIRS,
+    seeds: Sequence[int] = (0, 1, 2),
+    full_length: bool | None = None,
+) -> dict[str, pd.DataFrame]:
+    """The proxy's tuned winners re-trained at the paper's training length, several seeds.
+
+    A budget's shorter training may favour DS, which converges in a few hundred epochs, over
+    DDPG and PPO, which the paper trains for 200,000 steps. Each pair's winning configuration of
+    :func:`proxy_comparison` (the context's tuning) is trained again with the training lengths
+    of the proxy search space (200,000 steps, patience 10; DS 3,000 epochs, patience 30), for each
+    seed. ``full_length`` defaults to every profile but ``smoke``, which keeps its own lengths.
+
+    Returns ``runs`` (one row per pair and seed: ``val_``/``test_`` ``stockout_rate_pct``,
+    ``turnover_days``, ``objective``, ``wall_time_s``, ``trained_for`` and its ``unit``) and
+    ``summary`` (per pair: the means over seeds, ``test_objective_std``, the test J the tuning
+    reported at the profile's budget, ``budget_test_objective`` (the winner's median over its
+    seeds), and the incumbent's ``incumbent_test_objective``).
+    """
+    import json
+
+    from deepstock.proxy import experiment_proxy, incumbent_metrics
+    from deepstock.search_spaces import search_space
+
+    profile = context.resolved_profile
+    if full_length is None:
+        full_length = profile.name != "smoke"
+    dataset = experiment_proxy() if dataset is None else dataset
+    incumbent = float(incumbent_metrics(dataset).loc["test", "objective"])
+    rows, tuned = [], {}
+    for method, regularization in pairs:
+        tuning = tune_pair("proxy", method, regularization, context, dataset=dataset)
+        winner = tuning.winners.iloc[0]
+        config = winner["config"]
+        config = dict(json.loads(config) if isinstance(config, str) else config)
+        fixed = search_space(method, regularization, "proxy").fixed
+        lengths = fixed if full_length else profile.training_overrides(method)
+        config.update({k: v for k, v in lengths.items() if k in _TRAINING_LENGTH_KEYS})
+        tuned[(method, regularization)] = float(winner["test_loss"])
+        for seed in seeds:
+            run = cached_train(
+                context.store,
+                method,
+                regularization,
+                dataset,
+                config,
+                seed=int(seed),
+                device=context.device,
+                use_defaults=False,
+                setting="proxy",
+            )
+            curve = run.get("curve", [])
+            rows.append(
+                {
+                    "method": method,
+                    "regularization": regularization,
+                    "seed": int(seed),
+                    **{
+                        f"{split}_{k}": v
+                        for split in ("val", "test")
+                        for k, v in _proxy_metrics(run, split).items()
+                    },
+                    "wall_time_s": float(run["wall_time_s"]),
+                    "trained_for": curve[-1]["step"] if curve else 0,
+                    "unit": run.get("curve_unit", ""),
+                }
+            )
+    runs = pd.DataFrame(rows)
+    metrics = [
+        f"{split}_{k}"
+        for split in ("val", "test")
+        for k in ("stockout_rate_pct", "turnover_days", "objective")
+    ]
+    summary = runs.groupby(["method", "regularization"], sort=False, as_index=False)[
+        metrics + ["wall_time_s"]
+    ].mean()
+    summary["test_objective_std"] = (
+        runs.groupby(["method", "regularization"], sort=False)["test_objective"].std().to_numpy()
+    )
+    summary["budget_test_objective"] = [
+        tuned[(m, r)] for m, r in zip(summary["method"], summary["regularization"], strict=True)
+    ]
+    summary["incumbent_test_objective"] = incumbent
+    return {"runs": runs, "summary": summary}
+
+
 #: Experiment name -> function of an :class:`ExperimentContext`.
 EXPERIMENTS: dict[str, Callable[[ExperimentContext], dict[str, pd.DataFrame]]] = {
     "settings": settings_comparison,
@@ -758,6 +864,7 @@ EXPERIMENTS: dict[str, Callable[[ExperimentContext], dict[str, pd.DataFrame]]] =
     "setting4": setting4,
     "tuned": tuned_configurations,
     "proxy": proxy_comparison,
+    "proxy_full_length": proxy_full_length,
 }
 
 

@@ -10,6 +10,7 @@ from deepstock.experiments import (
     ExperimentContext,
     dataset_on_split,
     proxy_comparison,
+    proxy_full_length,
     reproduce_stored_runs,
     run_experiment,
     setting4,
@@ -139,6 +140,24 @@ def test_proxy_comparison_smoke_layout_and_resume(smoke_context):
     pd.testing.assert_frame_equal(again["results"], results)
     with pytest.raises(ValueError, match="objective 'tmall'"):
         proxy_comparison(smoke_context, dataset=load_setting("setting1"))
+
+
+def test_proxy_full_length_retrains_the_winners_longer(smoke_context):
+    from deepstock.proxy import generate_proxy
+
+    proxy = generate_proxy(seed=1, train_size=12, val_size=8, test_size=12, horizon=40)
+    pairs = (("ds", "both"),)
+    tables = proxy_full_length(
+        smoke_context, dataset=proxy, pairs=pairs, seeds=(0, 1), full_length=False
+    )
+    runs, summary = tables["runs"], tables["summary"]
+    assert len(runs) == 2 and list(runs["seed"]) == [0, 1]
+    assert (runs["trained_for"] <= 3).all()  # smoke's 3 epochs, not the paper's 3000
+    row = summary.iloc[0]
+    assert row["test_objective"] == pytest.approx(runs["test_objective"].mean())
+    winner = proxy_comparison(smoke_context, dataset=proxy, pairs=pairs)["results"].iloc[1]
+    assert row["budget_test_objective"] == pytest.approx(winner["test_objective"])
+    assert row["incumbent_test_objective"] > 0
 
 
 def test_ar1_benchmark_fits_each_split(smoke_context):
