@@ -52,7 +52,9 @@ def test_smooth_j_tends_to_the_exact_j_and_has_a_gradient():
     sim = hand_simulator(objective="tmall", stockout_smoothing=1e-3)
     rollout = sim.rollout(policy, differentiable=True)
     # net stock is never 0 on a counted day here, so the sigmoid is ~0 or ~1
-    assert float(rollout.training_loss.detach()) == pytest.approx(float(rollout.loss), rel=1e-6)
+    assert float(rollout.training_loss.detach()) == pytest.approx(
+        float(rollout.loss.detach()), rel=1e-6
+    )
     wide = hand_simulator(objective="tmall", stockout_smoothing=1.0).rollout(
         policy, differentiable=True
     )
