@@ -12,7 +12,8 @@ Commands:
     bench: performance figures (simulator throughput, DP time).
     train: train one (method, regularization) policy and print its losses.
     tune: two-stage hyperparameter tuning of one (method, regularization) on a setting.
-    run: one of the experiments (settings, figure2, figure3, setting4, tuned, proxy).
+    run: one of the experiments (settings, figure2, figure3, setting4, tuned, proxy,
+        proxy_full_length).
 """
 
 from __future__ import annotations
@@ -631,7 +632,8 @@ def _add_run(subparsers: Any) -> None:
             "Tables 6-8), figure2 (setting-1 tuning curves), figure3 (DDPG critic loss and "
             "buffer states), setting4 (DS Base over N x H, Figure 4 and Table 9), tuned (the "
             "published setting-1 configurations at full length), proxy (the Tmall-like proxy: "
-            "3 methods x 4 regularizations tuned on J, Table 1's layout). Every "
+            "3 methods x 4 regularizations tuned on J, Table 1's layout), proxy_full_length (its "
+            "best pairs at the paper's training length). Every "
             "training run is stored in the result store the moment it finishes; re-running "
             "reads what is stored and computes only what is missing, so an interrupted run "
             "resumes."
