@@ -385,6 +385,11 @@ def _setting_dataset(args: argparse.Namespace, parser: argparse.ArgumentParser) 
         parser.error(str(error))
 
 
+def _loss_name(dataset: Any) -> str:
+    """What a dataset's loss is called in printed lines: ``loss``, or ``J`` on the proxy."""
+    return "J" if dataset.objective == "tmall" else "loss"
+
+
 def _add_train(subparsers: Any) -> None:
     from deepstock.policies import REGULARIZATIONS
     from deepstock.training import METHODS
@@ -466,7 +471,7 @@ def _run_train(args: argparse.Namespace) -> int:
         metrics = {"train": result.train_metrics, "val": result.val_metrics}.get(
             split, result.test_metrics
         )
-        line = f"  {split:<5} loss {metrics['loss']:.4f}"
+        line = f"  {split:<5} {_loss_name(dataset)} {metrics['loss']:.4f}"
         if reference is not None and split != "train":
             gap = summary["benchmark"][f"{split}_gap_pct"]
             line += f"  gap {gap:+.2f}% vs {reference['policy']} ({reference[f'{split}_loss']:.4f})"
@@ -607,6 +612,8 @@ def _run_tune(args: argparse.Namespace) -> int:
             f"val {winner['val_loss']:.4f}  test {winner['test_loss']:.4f} (medians over seeds)"
         )
     line = f"  mean  val {summary['val_loss']:.4f}  test {summary['test_loss']:.4f}"
+    if dataset.objective == "tmall":
+        line += " (J)"
     if reference is not None:
         bench = output["benchmark"]
         line += (
