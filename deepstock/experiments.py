@@ -701,9 +701,10 @@ def proxy_comparison(
     curves, runs = [], []
     for method, regularization in pairs:
         tuning = tune_pair("proxy", method, regularization, context, dataset=dataset)
+        results_by_key = {}  # each stored run read once, for the runs and the winner's rows
         for stage, table in (("search", tuning.trials), ("confirm", tuning.confirm)):
             for run in table.itertuples():
-                summary = context.store.read(run.key)["result"]
+                summary = results_by_key[run.key] = context.store.read(run.key)["result"]
                 runs.append(
                     {
                         "method": method,
@@ -725,7 +726,7 @@ def proxy_comparison(
                 (tuning.confirm["repeat"] == winner.repeat)
                 & (tuning.confirm["candidate"] == winner.candidate)
             ]
-            summaries = [context.store.read(key)["result"] for key in chosen["key"]]
+            summaries = [results_by_key[key] for key in chosen["key"]]
             per_repeat.append(
                 {
                     f"{split}_{k}": float(np.mean([_proxy_metrics(r, split)[k] for r in summaries]))
@@ -803,8 +804,7 @@ def proxy_full_length(
     for method, regularization in pairs:
         tuning = tune_pair("proxy", method, regularization, context, dataset=dataset)
         winner = tuning.winners.iloc[0]
-        config = winner["config"]
-        config = dict(json.loads(config) if isinstance(config, str) else config)
+        config = json.loads(winner["config"])  # the winners table holds JSON text
         fixed = search_space(method, regularization, "proxy").fixed
         lengths = fixed if full_length else profile.training_overrides(method)
         config.update({k: v for k, v in lengths.items() if k in _TRAINING_LENGTH_KEYS})

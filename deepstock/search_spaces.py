@@ -308,14 +308,6 @@ _PPO_COMMON: dict[str, Any] = {
 #: and setting-specific entries are in :data:`_BY_REGULARIZATION` and :data:`_BY_SETTING`.
 METHOD_SPACES: dict[str, dict[str, dict[str, Any]]] = {
     "ddpg": {
-        "proxy": {
-            "learning_rate": LogUniform(3e-4, 9e-3),
-            "lr_min": LogUniform(6e-5, 3e-4),
-            **{k: v for k, v in _DDPG_COMMON.items() if k != "max_replenish"},
-            "gamma": Uniform(0.96, 1.0),
-            "net_arch": {"pi": [64, 64], "qf": [64, 64]},
-            "initial_action_bias": Uniform(0.0, 0.3),
-        },
         "indep": {
             "learning_rate": LogUniform(3e-4, 9e-3),
             "lr_min": LogUniform(6e-5, 3e-4),
@@ -334,17 +326,6 @@ METHOD_SPACES: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
     "ppo": {
-        "proxy": {
-            "learning_rate": LogUniform(5e-5, 9e-3),
-            "lr_min": LogUniform(1e-5, 5e-5),
-            **{k: v for k, v in _PPO_COMMON.items() if k != "max_replenish"},
-            "n_steps": Choice((512, 1024, 2048)),
-            "gamma": Uniform(0.96, 1.0),
-            "gae_lambda": Uniform(0.5, 1.0),
-            "net_arch": {"pi": [64, 64], "vf": [64, 64]},
-            "eval_freq": Choice((512, 1024, 2048)),
-            "initial_action_bias": Uniform(0.0, 0.3),
-        },
         "indep": {
             "learning_rate": LogUniform(5e-5, 9e-3),
             "lr_min": LogUniform(1e-5, 5e-5),
@@ -368,15 +349,6 @@ METHOD_SPACES: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
     "ds": {
-        "proxy": {
-            "hidden_layers": Choice(([32, 32], [64, 64])),
-            "batch_size": Choice((10, 20)),
-            "learning_rate": LogUniform(4e-4, 3e-2),
-            "scheduler_factor": Uniform(0.5, 0.95),
-            "epochs": 3000,
-            "patience": 30,
-            "initial_action_bias": Uniform(0.0, 0.3),
-        },
         "indep": {
             "hidden_layers": Choice(([32, 32], [64, 64], [128, 128])),
             "batch_size": Choice((5, 10)),
@@ -409,6 +381,29 @@ METHOD_SPACES: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
 }
+
+# The proxy family: the INDEP spaces with these changes (module docstring), and without the
+# order cap (the proxy's is its own). Deriving it keeps the INDEP order of the keys.
+_PROXY_CHANGES: dict[str, dict[str, Any]] = {
+    "ddpg": {"gamma": Uniform(0.96, 1.0), "initial_action_bias": Uniform(0.0, 0.3)},
+    "ppo": {
+        "n_steps": Choice((512, 1024, 2048)),
+        "gamma": Uniform(0.96, 1.0),
+        "net_arch": {"pi": [64, 64], "vf": [64, 64]},
+        "initial_action_bias": Uniform(0.0, 0.3),
+    },
+    "ds": {
+        "hidden_layers": Choice(([32, 32], [64, 64])),
+        "batch_size": Choice((10, 20)),
+        "learning_rate": LogUniform(4e-4, 3e-2),
+        "initial_action_bias": Uniform(0.0, 0.3),
+    },
+}
+for _method, _changes in _PROXY_CHANGES.items():
+    _indep = METHOD_SPACES[_method]["indep"]
+    METHOD_SPACES[_method]["proxy"] = {
+        key: _changes.get(key, value) for key, value in _indep.items() if key != "max_replenish"
+    }
 
 # (method, family) -> regularization -> entries. A family listed here accepts only these
 # regularizations.
