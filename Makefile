@@ -29,7 +29,7 @@ test: $(STAMP) system-deps
 	$(BIN)/python -m pytest -q
 
 book: $(STAMP)
-	$(BIN)/python -m deepstock.book --profile $(PROFILE) --device $(DEVICE)
+	$(BIN)/python -m deepstock.tools.book --profile $(PROFILE) --device $(DEVICE)
 
 lint: $(STAMP)
 	$(BIN)/ruff check deepstock tests

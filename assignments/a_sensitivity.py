@@ -3,7 +3,7 @@
 Write the two functions below (replace each `raise NotImplementedError` under
 `# YOUR CODE HERE`), then check them, from the project's root folder:
 
-    python -m deepstock.assignments check sensitivity assignments/a_sensitivity.py
+    python -m deepstock.course.assignments check sensitivity assignments/a_sensitivity.py
 
 or run the check cell of the page "Assignment (a)" of the book (notebooks/assignment_sensitivity.md).
 
@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepstock.benchmarks import true_demand_pmf  # noqa: F401 (for your code)
-from deepstock.data import InventoryDataset, make_setting  # noqa: F401 (for your code)
+from deepstock.model.optimal import true_demand_pmf  # noqa: F401 (for your code)
+from deepstock.model.dataset import InventoryDataset
+from deepstock.datasets.synthetic import make_setting
 
 HOLDING_COST = 0.1  # h, kept fixed; the critical ratio is changed through the backlog cost b
 

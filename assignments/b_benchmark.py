@@ -3,10 +3,10 @@
 Write the two functions below (replace each `raise NotImplementedError` under
 `# YOUR CODE HERE`), then check them, from the project's root folder:
 
-    python -m deepstock.assignments check benchmark assignments/b_benchmark.py
+    python -m deepstock.course.assignments check benchmark assignments/b_benchmark.py
 
 or run the check cell of the page "Assignment (b)" of the book. Use NumPy and the standard
-library only (no deepstock.benchmarks or deepstock.simulator: the check compares with them).
+library only (no deepstock.model.optimal or deepstock.model.simulator: the check compares with them).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from statistics import NormalDist  # noqa: F401 (for your code)
 
 import numpy as np
 
-from deepstock.data import InventoryDataset
+from deepstock.model.dataset import InventoryDataset
 
 
 def critical_fractile_levels(

@@ -3,11 +3,11 @@
 Finish the class below (replace each `raise NotImplementedError` under `# YOUR CODE HERE`),
 then check it, from the project's root folder:
 
-    python -m deepstock.assignments check regularization assignments/c_regularization.py
+    python -m deepstock.course.assignments check regularization assignments/c_regularization.py
 
 or run the check cell of the page "Assignment (c)" of the book, which also trains it next to
 None and Base. The check registers the class itself; to use it elsewhere, register it once:
-deepstock.policies.register_regularization(ProportionalBaseStock(), overwrite=True).
+deepstock.model.regularizations.register_regularization(ProportionalBaseStock(), overwrite=True).
 
 The proportional order-up-to (POUT) policy closes only a share beta of the gap between a
 base-stock level S and the inventory position IP:
@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import torch
 
-from deepstock.policies import Regularization
-from deepstock.simulator import Observation
+from deepstock.model.regularizations import Regularization
+from deepstock.model.simulator import Observation
 
 
 class ProportionalBaseStock(Regularization):

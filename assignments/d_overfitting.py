@@ -3,7 +3,7 @@
 Write the two functions below (replace each `raise NotImplementedError` under
 `# YOUR CODE HERE`), then check them, from the project's root folder:
 
-    python -m deepstock.assignments check overfitting assignments/d_overfitting.py
+    python -m deepstock.course.assignments check overfitting assignments/d_overfitting.py
 
 or run the check cell of the page "Assignment (d)" of the book, which then runs the N x H
 experiment on your data.
@@ -20,7 +20,8 @@ from statistics import NormalDist  # noqa: F401 (for your code)
 
 import numpy as np
 
-from deepstock.data import InventoryDataset, make_setting  # noqa: F401 (for your code)
+from deepstock.model.dataset import InventoryDataset
+from deepstock.datasets.synthetic import make_setting
 
 
 def lognormal_dataset(n_skus: int, horizon_periods: int, seed: int = 0) -> InventoryDataset:

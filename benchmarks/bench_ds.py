@@ -23,11 +23,13 @@ from typing import Any
 
 import torch
 
-from deepstock.benchmarks import benchmark_losses
-from deepstock.data import InventoryDataset, load_setting
-from deepstock.ds import evaluate_loss, make_policy, train_one_epoch
-from deepstock.simulator import InventorySimulator, resolve_device
-from deepstock.training import config_from_mapping, default_config, seed_everything, train
+from deepstock.model.optimal import benchmark_losses
+from deepstock.model.dataset import InventoryDataset
+from deepstock.datasets.catalog import load_setting
+from deepstock.methods.ds import evaluate_loss, make_policy, train_one_epoch
+from deepstock.model.simulator import InventorySimulator, resolve_device
+from deepstock.methods.train import config_from_mapping, default_config, train
+from deepstock.methods.common import seed_everything
 
 
 def time_epochs(

@@ -7,7 +7,7 @@ For each (method, regularization) one training run at the paper's tuned setting-
 (SPEC.md section 5; ``--total-steps`` caps its length, ``--n-envs`` overrides the number of
 parallel training trajectories) and prints JSON with:
 
-- ``wall_time_s``: the training time as :class:`~deepstock.training.TrainResult` reports it
+- ``wall_time_s``: the training time as :class:`~deepstock.methods.train.TrainResult` reports it
   (model setup and learning, validations included), ``env_steps`` (orders simulated),
   ``env_steps_per_s``, ``stopped_early`` and ``best_step``;
 - ``env_time_s`` and ``env_share``: the time spent inside the training environment
@@ -26,10 +26,10 @@ from typing import Any
 
 import torch
 
-from deepstock.benchmarks import benchmark_losses
-from deepstock.data import load_setting
-from deepstock.envs import InventoryVecEnv
-from deepstock.training import train
+from deepstock.model.optimal import benchmark_losses
+from deepstock.datasets.catalog import load_setting
+from deepstock.methods.envs import InventoryVecEnv
+from deepstock.methods.train import train
 
 
 class EnvTimer:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from deepstock.perf import simulator_throughput
+from deepstock.tools.perf import simulator_throughput
 
 
 def main() -> None:

@@ -11,9 +11,11 @@ from typing import Any
 
 import pytest
 
-from deepstock.data import InventoryDataset, make_setting
-from deepstock.store import ResultStore
-from deepstock.training import CurvePoint, TrainResult
+from deepstock.model.dataset import InventoryDataset
+from deepstock.datasets.synthetic import make_setting
+from deepstock.results.store import ResultStore
+from deepstock.methods.common import CurvePoint
+from deepstock.methods.train import TrainResult
 
 
 @pytest.fixture(scope="session")
@@ -62,7 +64,7 @@ class FakeTrainer:
 
     @staticmethod
     def run_id(config: dict[str, Any], seed: int) -> str:
-        from deepstock.store import canonical_json
+        from deepstock.results.store import canonical_json
 
         return f"{seed}|{canonical_json(config)}"
 

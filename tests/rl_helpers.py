@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deepstock.data import InventoryDataset
+from deepstock.model.dataset import InventoryDataset
 
 
 def make_dataset(

@@ -1,4 +1,4 @@
-"""The assignments' self-checks (deepstock.assignments).
+"""The assignments' self-checks (deepstock.course.assignments).
 
 What CI guarantees for course use: every self-check passes on the reference solution
 (``instructor/solutions/``) and fails on the untouched starter (``assignments/``) with a message
@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepstock.assignments import (
+from deepstock.course.assignments import (
     EXERCISES,
     AssignmentFeedback,
     CheckResult,
@@ -97,7 +97,7 @@ def test_untouched_starter_fails_with_a_helpful_message(name: str) -> None:
 
 def test_command_line_exit_status_and_no_traceback() -> None:
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    command = [sys.executable, "-m", "deepstock.assignments", "check", "sensitivity"]
+    command = [sys.executable, "-m", "deepstock.course.assignments", "check", "sensitivity"]
     starter = subprocess.run(
         [*command, EXERCISES["sensitivity"].starter],
         cwd=ROOT,
@@ -239,10 +239,10 @@ def _warmup_cost(dataset) -> np.ndarray:
 
 
 def test_reference_simulation_equals_the_simulator() -> None:
-    from deepstock.assignments import _benchmark_cases, _reference_base_stock_loss
-    from deepstock.benchmarks import critical_fractile_levels
-    from deepstock.policies import StationaryBaseStock
-    from deepstock.simulator import simulate
+    from deepstock.course.assignments import _benchmark_cases, _reference_base_stock_loss
+    from deepstock.model.optimal import critical_fractile_levels
+    from deepstock.model.regularizations import StationaryBaseStock
+    from deepstock.model.simulator import simulate
 
     for _, dataset in _benchmark_cases():
         levels = critical_fractile_levels(dataset)
@@ -253,7 +253,7 @@ def test_reference_simulation_equals_the_simulator() -> None:
 
 # ---------------------------------------------------------------------- wrong answers, (c)
 def _regularization_module(order) -> SimpleNamespace:
-    from deepstock.policies import Regularization
+    from deepstock.model.regularizations import Regularization
 
     class ProportionalBaseStock(Regularization):
         name = "pout_test"
@@ -291,16 +291,16 @@ def test_regularization_feedback_on_wrong_answers() -> None:
 
 
 def test_compare_regularizations_trains_plug_ins_through_the_store(tmp_path: Path) -> None:
-    from deepstock.experiments import ExperimentContext
-    from deepstock.policies import REGULARIZATIONS
-    from deepstock.profiles import resolve_profile
-    from deepstock.store import ResultStore
+    from deepstock.paper.experiments import ExperimentContext
+    from deepstock.model.regularizations import REGULARIZATIONS
+    from deepstock.tuning.profiles import resolve_profile
+    from deepstock.results.store import ResultStore
 
     check_regularization(_solution("regularization"), train=False)
     REGULARIZATIONS.pop("pout", None)
     run_check("c", ROOT / EXERCISES["regularization"].solution, train=False)
     assert "pout" not in REGULARIZATIONS  # checking without training registers nothing
-    from deepstock.policies import register_regularization
+    from deepstock.model.regularizations import register_regularization
 
     register_regularization(_solution("regularization").ProportionalBaseStock(), overwrite=True)
     try:
@@ -322,7 +322,7 @@ def test_compare_regularizations_trains_plug_ins_through_the_store(tmp_path: Pat
 
 # ---------------------------------------------------------------------- wrong answers, (d)
 def test_overfitting_feedback_on_wrong_answers() -> None:
-    from deepstock.data import make_setting
+    from deepstock.datasets.synthetic import make_setting
 
     reference = _solution("overfitting")
 
@@ -335,7 +335,7 @@ def test_overfitting_feedback_on_wrong_answers() -> None:
         )
 
     def normal_levels(dataset):
-        from deepstock.benchmarks import critical_fractile_levels
+        from deepstock.model.optimal import critical_fractile_levels
 
         return critical_fractile_levels(dataset)
 
@@ -357,11 +357,11 @@ def test_overfitting_feedback_on_wrong_answers() -> None:
 
 
 def test_overfitting_table_on_setting4(tmp_path: Path) -> None:
-    from deepstock.benchmarks import critical_fractile_levels
-    from deepstock.data import make_setting
-    from deepstock.experiments import ExperimentContext
-    from deepstock.profiles import resolve_profile
-    from deepstock.store import ResultStore
+    from deepstock.model.optimal import critical_fractile_levels
+    from deepstock.datasets.synthetic import make_setting
+    from deepstock.paper.experiments import ExperimentContext
+    from deepstock.tuning.profiles import resolve_profile
+    from deepstock.results.store import ResultStore
 
     context = ExperimentContext(
         profile=resolve_profile("smoke", training={"ds": {"epochs": 2}}),

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from deepstock.benchmarks import (
+from deepstock.model.optimal import (
     AUTHORS_Z,
     benchmark_losses,
     critical_fractile_levels,
@@ -19,10 +19,11 @@ from deepstock.benchmarks import (
     solve_base_stock_dp,
     uniform_demand_pmf,
 )
-from deepstock.cli import main
-from deepstock.data import InventoryDataset, make_setting
-from deepstock.policies import TimeDependentBaseStock
-from deepstock.simulator import simulate
+from deepstock.tools.cli import main
+from deepstock.model.dataset import InventoryDataset
+from deepstock.datasets.synthetic import make_setting
+from deepstock.model.regularizations import TimeDependentBaseStock
+from deepstock.model.simulator import simulate
 
 
 def tiny_dataset(

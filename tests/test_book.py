@@ -24,7 +24,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from deepstock.book import (
+from deepstock.tools.book import (
     GENERATED_PREFIX,
     PROFILE_NAMES,
     BookBuildError,
@@ -221,7 +221,7 @@ function deepstockReport() {
       return e.getAttribute("data-mjx-error") || e.textContent;
     }),
     errorOutputs: article.querySelectorAll(
-      ".output.error, .output.traceback, .output.stderr, .cell_output .stderr").length,
+      ".output.error, .output.traceback, .output.stderr, .cell_output .stder").length,
     traceback: article.innerText.indexOf("Traceback (most recent call last)") >= 0,
     textLength: article.innerText.length,
     height: document.documentElement.scrollHeight

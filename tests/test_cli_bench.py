@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from deepstock.cli import main
+from deepstock.tools.cli import main
 
 
 def test_bench_json_reports_simulator_and_dp(capsys):

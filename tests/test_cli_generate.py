@@ -1,4 +1,4 @@
-"""Tests of ``deepstock generate`` (deepstock.cli)."""
+"""Tests of ``deepstock generate`` (deepstock.tools.cli)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepstock import cli
-from deepstock.data import DATA_FILE, META_FILE, load_dataset, make_setting
+from deepstock.tools import cli
+from deepstock.datasets.io import DATA_FILE, META_FILE, load_dataset
+from deepstock.datasets.synthetic import make_setting
 
 REPO_DATASETS = Path(__file__).resolve().parent.parent / "data" / "datasets"
 

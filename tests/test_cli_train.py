@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from deepstock.cli import main
+from deepstock.tools.cli import main
 
 
 def test_train_ds_json_reports_losses_and_gap(capsys):

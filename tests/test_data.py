@@ -1,4 +1,4 @@
-"""Tests of the datasets of settings 1-4 (deepstock.data, SPEC.md section 6)."""
+"""Tests of the datasets of settings 1-4 (deepstock.datasets.synthetic, SPEC.md section 6)."""
 
 from __future__ import annotations
 
@@ -12,23 +12,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deepstock.data import (
-    CORE_COLUMNS,
-    DATA_FILE,
-    META_FILE,
-    SPLITS,
-    InventoryDataset,
+from deepstock.model.dataset import CORE_COLUMNS, SPLITS, InventoryDataset
+from deepstock.datasets.io import DATA_FILE, META_FILE, load_dataset, save_dataset
+from deepstock.datasets.synthetic import (
     dataset_name,
-    default_datasets_dir,
     generate_ar1,
     generate_iid,
     generate_indep,
     iid_demand_days,
-    load_dataset,
-    load_setting,
     make_setting,
-    save_dataset,
 )
+from deepstock.datasets.catalog import default_datasets_dir, load_setting
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO_DATASETS = Path(__file__).resolve().parent.parent / "data" / "datasets"
@@ -246,25 +240,25 @@ def test_dataset_names():
 @pytest.mark.parametrize(
     ("function", "kwargs", "message"),
     [
-        (generate_indep, {"horizon": 0}, "horizon must be >= 1"),
-        (generate_indep, {"review_period": 0}, "review_period must be >= 1"),
-        (generate_indep, {"lead_time": -1}, "lead_time must be >= 0"),
-        (generate_indep, {"val_size": 0}, "val_size must be >= 1"),
+        (generate_indep, {"horizon": 0}, "horizon must be an integer >= 1"),
+        (generate_indep, {"review_period": 0}, "review_period must be an integer >= 1"),
+        (generate_indep, {"lead_time": -1}, "lead_time must be an integer >= 0"),
+        (generate_indep, {"val_size": 0}, "val_size must be an integer >= 1"),
         (generate_indep, {"train_size": 2.5}, "train_size must be an integer"),
         (generate_indep, {"span": True}, "span must be an integer"),
         (generate_indep, {"lower_bounds": [1, 2]}, "lower_bounds must be 31"),
         (generate_indep, {"stream": "paper"}, "stream must be one of"),
-        (generate_indep, {"seed": -1}, "seed must be >= 0"),
+        (generate_indep, {"seed": -1}, "seed must be an integer >= 0"),
         (generate_indep, {"max_replenish": 0}, "max_replenish must be > 0"),
-        (generate_indep, {"holding_cost": -0.1}, "holding_cost must be >= 0"),
+        (generate_indep, {"holding_cost": -0.1}, r"holding_cost must be a finite number >= 0\.0"),
         (generate_ar1, {"phi_range": (0.5, 1.5)}, "phi_range must lie within"),
         (generate_ar1, {"std_range": (3, 2)}, "std_range must have low <= high"),
         (generate_ar1, {"mean_range": 5}, "mean_range must be a pair"),
-        (generate_ar1, {"burn_in": 0}, "burn_in must be >= 1"),
-        (generate_iid, {"n_skus": 0}, "n_skus must be >= 1"),
-        (generate_iid, {"horizon_periods": 0}, "horizon_periods must be >= 1"),
-        (generate_iid, {"test_repeats": 0}, "test_repeats must be >= 1"),
-        (generate_iid, {"demand_mean": float("nan")}, "demand_mean must be finite"),
+        (generate_ar1, {"burn_in": 0}, "burn_in must be an integer >= 1"),
+        (generate_iid, {"n_skus": 0}, "n_skus must be an integer >= 1"),
+        (generate_iid, {"horizon_periods": 0}, "horizon_periods must be an integer >= 1"),
+        (generate_iid, {"test_repeats": 0}, "test_repeats must be an integer >= 1"),
+        (generate_iid, {"demand_mean": float("nan")}, r"demand_mean must be a finite number >= 0\.0"),
     ],
 )
 def test_generator_parameter_errors(function, kwargs, message):

@@ -1,4 +1,4 @@
-"""Tests of DDPG (deepstock/ddpg.py, SPEC.md sections 4-5): smoke runs, determinism, settings."""
+"""Tests of DDPG (deepstock/methods/ddpg.py, SPEC.md sections 4-5): smoke runs, determinism, settings."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import pytest
 import torch
 from rl_helpers import make_dataset
 
-from deepstock.ddpg import DDPGConfig, make_ddpg, train_ddpg, update_schedule
-from deepstock.envs import InventoryVecEnv
-from deepstock.training import config_from_mapping, default_config, evaluate_policy, train
+from deepstock.methods.ddpg import DDPGConfig, make_ddpg, train_ddpg, update_schedule
+from deepstock.methods.envs import InventoryVecEnv
+from deepstock.methods.train import config_from_mapping, default_config, evaluate_policy, train
 
 #: A few hundred steps with small networks: the smoke-test settings.
 FAST = {

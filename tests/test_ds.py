@@ -1,4 +1,4 @@
-"""Tests of DS, the differentiable-simulator method (deepstock/ds.py, SPEC.md sections 2-5)."""
+"""Tests of DS, the differentiable-simulator method (deepstock/methods/ds.py, SPEC.md sections 2-5)."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import torch
 
-from deepstock import ds as ds_module
-from deepstock.data import InventoryDataset, load_setting
-from deepstock.ds import (
+from deepstock.methods import ds as ds_module
+from deepstock.model.dataset import InventoryDataset
+from deepstock.datasets.catalog import load_setting
+from deepstock.methods.ds import (
     DSConfig,
     evaluate_loss,
     make_network,
@@ -21,9 +22,9 @@ from deepstock.ds import (
     train_ds_on_split,
     train_one_epoch,
 )
-from deepstock.policies import NetworkPolicy
-from deepstock.simulator import InventorySimulator
-from deepstock.training import config_from_mapping, default_config, train
+from deepstock.model.regularizations import NetworkPolicy
+from deepstock.model.simulator import InventorySimulator
+from deepstock.methods.train import config_from_mapping, default_config, train
 
 #: A few epochs, no early stop: the smoke-test settings.
 FAST = {"epochs": 3, "patience": 100, "batch_size": 2, "hidden_layers": [8, 8]}

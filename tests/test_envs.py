@@ -1,4 +1,4 @@
-"""Tests of the RL environments (deepstock/envs.py, SPEC.md section 2)."""
+"""Tests of the RL environments (deepstock/methods/envs.py, SPEC.md section 2)."""
 
 from __future__ import annotations
 
@@ -12,9 +12,9 @@ from gymnasium.utils.env_checker import check_env as gymnasium_check_env
 from rl_helpers import make_dataset
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-from deepstock.envs import ActionMap, ActorPolicy, InventoryEnv, InventoryVecEnv, run_episodes
-from deepstock.policies import ConstantOrder, StationaryBaseStock
-from deepstock.simulator import InventorySimulator
+from deepstock.methods.envs import ActionMap, ActorPolicy, InventoryEnv, InventoryVecEnv, run_episodes
+from deepstock.model.regularizations import ConstantOrder, StationaryBaseStock
+from deepstock.model.simulator import InventorySimulator
 
 #: Datasets covering backlog, lost sales, L = 0, per-trajectory P and L, per-day lead times.
 DATASETS = {

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepstock.benchmarks import benchmark_losses
-from deepstock.data import load_setting
-from deepstock.experiments import (
+from deepstock.model.optimal import benchmark_losses
+from deepstock.datasets.catalog import load_setting
+from deepstock.paper.experiments import (
     ExperimentContext,
     dataset_on_split,
     proxy_comparison,
@@ -18,8 +18,8 @@ from deepstock.experiments import (
     settings_comparison,
     trials_to_beat_ds,
 )
-from deepstock.policies import BUILTIN_REGULARIZATIONS
-from deepstock.store import ResultStore
+from deepstock.model.regularizations import BUILTIN_REGULARIZATIONS
+from deepstock.results.store import ResultStore
 
 
 @pytest.fixture
@@ -91,7 +91,7 @@ def test_settings_comparison_smoke_gaps(smoke_context):
 
 
 def test_settings_comparison_takes_a_plug_in_regularization(smoke_context):
-    from deepstock.policies import REGULARIZATIONS, BaseStockRegularization, register_regularization
+    from deepstock.model.regularizations import REGULARIZATIONS, BaseStockRegularization, register_regularization
 
     class HalfBase(BaseStockRegularization):
         """Base stock on half the network's output (a plug-in for this test)."""
@@ -114,7 +114,7 @@ def test_settings_comparison_takes_a_plug_in_regularization(smoke_context):
 
 
 def test_proxy_comparison_smoke_layout_and_resume(smoke_context):
-    from deepstock.proxy import generate_proxy
+    from deepstock.datasets.proxy import generate_proxy
 
     proxy = generate_proxy(seed=1, train_size=12, val_size=8, test_size=12, horizon=40)
     pairs = (("ds", "coeff"), ("ppo", "both"))
@@ -143,7 +143,7 @@ def test_proxy_comparison_smoke_layout_and_resume(smoke_context):
 
 
 def test_proxy_full_length_retrains_the_winners_longer(smoke_context):
-    from deepstock.proxy import generate_proxy
+    from deepstock.datasets.proxy import generate_proxy
 
     proxy = generate_proxy(seed=1, train_size=12, val_size=8, test_size=12, horizon=40)
     pairs = (("ds", "both"),)

@@ -13,15 +13,15 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-from deepstock.plots import (  # noqa: E402
+from deepstock.paper.plots import (  # noqa: E402
     plot_regularization_orders,
     plot_rollout_trajectory,
     plot_trajectory,
     regularization_order_curve,
     set_theme,
 )
-from deepstock.policies import StationaryBaseStock  # noqa: E402
-from deepstock.simulator import InventorySimulator  # noqa: E402
+from deepstock.model.regularizations import StationaryBaseStock  # noqa: E402
+from deepstock.model.simulator import InventorySimulator  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from deepstock.policies import (
+from deepstock.model.regularizations import (
     BUILTIN_REGULARIZATIONS,
     REGULARIZATIONS,
     BaseStockRegularization,
@@ -15,12 +15,12 @@ from deepstock.policies import (
     register_regularization,
     regularization_fingerprint,
 )
-from deepstock.store import run_key
-from deepstock.training import default_config
+from deepstock.results.store import run_key
+from deepstock.methods.train import default_config
 
 PLUGIN = textwrap.dedent(
     '''
-    from deepstock.policies import BaseStockRegularization, register_regularization
+    from deepstock.model.regularizations import BaseStockRegularization, register_regularization
 
 
     class HalfTarget(BaseStockRegularization):
@@ -55,7 +55,7 @@ def test_plugins_load_from_the_environment_variable(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match="DEEPSTOCK_PLUGINS names the module 'no_such_mod'"):
         load_plugins("no_such_mod")
     # a fresh process (a tuning worker, the command line) registers it from the variable alone
-    code = "import deepstock.policies as p; print('test_half_a' in p.REGULARIZATIONS)"
+    code = "import deepstock.model.regularizations as p; print('test_half_a' in p.REGULARIZATIONS)"
     env = {"DEEPSTOCK_PLUGINS": "plugin_half_a", "PYTHONPATH": str(tmp_path)}
     out = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True

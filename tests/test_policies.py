@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from deepstock.policies import (
+from deepstock.model.regularizations import (
     REGULARIZATIONS,
     NetworkPolicy,
     Regularization,
@@ -14,7 +14,7 @@ from deepstock.policies import (
     network_input,
     register_regularization,
 )
-from deepstock.simulator import InventorySimulator
+from deepstock.model.simulator import InventorySimulator
 
 
 def observation(pipeline, features=None, feature_min=None, feature_max=None):

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import assert_done_exactly_once
 
-from deepstock.tuning import ToyObjective, Tuner
+from deepstock.tuning.procedure import ToyObjective, Tuner
 
 pytestmark = pytest.mark.postgres
 

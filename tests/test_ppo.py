@@ -1,4 +1,4 @@
-"""Tests of PPO (deepstock/ppo.py, SPEC.md sections 4-5): smoke runs, determinism, settings."""
+"""Tests of PPO (deepstock/methods/ppo.py, SPEC.md sections 4-5): smoke runs, determinism, settings."""
 
 from __future__ import annotations
 
@@ -9,11 +9,11 @@ import pytest
 import torch
 from rl_helpers import make_dataset
 
-from deepstock.envs import ActorPolicy, InventoryVecEnv
-from deepstock.ppo import PPOConfig, make_ppo, train_ppo
-from deepstock.sb3_common import deterministic_actor
-from deepstock.simulator import InventorySimulator
-from deepstock.training import config_from_mapping, default_config, evaluate_policy, train
+from deepstock.methods.envs import ActorPolicy, InventoryVecEnv
+from deepstock.methods.ppo import PPOConfig, make_ppo, train_ppo
+from deepstock.methods.sb3_common import deterministic_actor
+from deepstock.model.simulator import InventorySimulator
+from deepstock.methods.train import config_from_mapping, default_config, evaluate_policy, train
 
 #: Two rollouts of 128 transitions with small networks: the smoke-test settings.
 FAST = {

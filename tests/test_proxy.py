@@ -7,9 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from deepstock.data import InventoryDataset, generate_indep, load_dataset, save_dataset
-from deepstock.policies import NetworkPolicy, StationaryBaseStock, network_input_size
-from deepstock.proxy import (
+from deepstock.model.dataset import InventoryDataset
+from deepstock.datasets.synthetic import generate_indep
+from deepstock.datasets.io import load_dataset, save_dataset
+from deepstock.model.regularizations import NetworkPolicy, StationaryBaseStock, network_input_size
+from deepstock.datasets.proxy import (
     COEFF_FEATURE_NAMES,
     PROXY_FEATURES,
     ForecastBaseStock,
@@ -22,7 +24,7 @@ from deepstock.proxy import (
     tmall_metrics,
     yearly_factor,
 )
-from deepstock.simulator import InventorySimulator
+from deepstock.model.simulator import InventorySimulator
 
 SMALL = {"train_size": 20, "val_size": 10, "test_size": 20}
 
@@ -128,7 +130,7 @@ def test_base_rates_log_uniform_on_1_to_1000():
 
 
 def proxy_dataset_of(draw):
-    from deepstock.proxy import proxy_dataset
+    from deepstock.datasets.proxy import proxy_dataset
 
     return proxy_dataset(draw, seed=11)
 
@@ -536,31 +538,31 @@ def test_proxy_summary(default_proxy):
 @pytest.mark.parametrize(
     ("overrides", "message"),
     [
-        ({"train_size": 0}, "train_size must be >= 1"),
+        ({"train_size": 0}, "train_size must be an integer >= 1"),
         ({"test_size": 2.5}, "test_size must be an integer"),
         ({"horizon": 14}, "horizon must exceed the longest warm-up"),
-        ({"history_days": 10}, "history_days must be >= 28"),
-        ({"test_start_day": -1}, "test_start_day must be >= 0"),
+        ({"history_days": 10}, "history_days must be an integer >= 28"),
+        ({"test_start_day": -1}, "test_start_day must be an integer >= 0"),
         ({"base_rate_range": (0.0, 10.0)}, "base_rate_range must have low > 0"),
         ({"base_rate_range": (10.0, 1.0)}, "base_rate_range must have low <= high"),
         ({"base_rate_range": 5.0}, "base_rate_range must be a pair"),
-        ({"weekly_strength": -0.1}, "weekly_strength must be >= 0"),
-        ({"yearly_amplitude": float("nan")}, "yearly_amplitude must be finite"),
-        ({"dispersion_range": (-1.0, 1.0)}, r"dispersion_range\[0\] must be >= 0"),
+        ({"weekly_strength": -0.1}, r"weekly_strength must be a finite number >= 0\.0"),
+        ({"yearly_amplitude": float("nan")}, r"yearly_amplitude must be a finite number >= 0\.0"),
+        ({"dispersion_range": (-1.0, 1.0)}, r"dispersion_range\[0\] must be a finite number >= 0\.0"),
         ({"promotion_rate": 1.5}, "promotion_rate must be a probability"),
-        ({"promotion_days": (0, 3)}, r"promotion_days\[0\] must be >= 1"),
+        ({"promotion_days": (0, 3)}, r"promotion_days\[0\] must be a finite number >= 1\.0"),
         ({"promotion_days": (2.5, 3)}, "promotion_days must be whole days"),
-        ({"promotion_uplift_range": (0.5, 2.0)}, r"promotion_uplift_range\[0\] must be >= 1"),
-        ({"promotion_notice_days": -2}, "promotion_notice_days must be >= 0"),
-        ({"forecast_7d_noise": -0.1}, "forecast_7d_noise must be >= 0"),
+        ({"promotion_uplift_range": (0.5, 2.0)}, r"promotion_uplift_range\[0\] must be a finite number >= 1\.0"),
+        ({"promotion_notice_days": -2}, "promotion_notice_days must be an integer >= 0"),
+        ({"forecast_7d_noise": -0.1}, r"forecast_7d_noise must be a finite number >= 0\.0"),
         ({"review_periods": (4, 4)}, "review_periods must be distinct"),
         ({"review_periods": ()}, "review_periods must be a non-empty sequence"),
         ({"review_period_probs": (0.5, 0.6)}, "review_period_probs must sum to 1"),
-        ({"lead_times": (-1, 5)}, r"lead_times\[0\] must be >= 0"),
+        ({"lead_times": (-1, 5)}, r"lead_times\[0\] must be an integer >= 0"),
         ({"lead_time_probs": (1.0,)}, "lead_time_probs must have one probability per value"),
         ({"max_replenish": 0.0}, "max_replenish must be > 0"),
         ({"replenish_cover_days": 0.0}, "replenish_cover_days must be > 0"),
-        ({"holding_cost": -1.0}, "holding_cost must be >= 0"),
+        ({"holding_cost": -1.0}, r"holding_cost must be a finite number >= 0\.0"),
         ({"bogus": 1}, "unknown proxy parameter"),
     ],
 )
@@ -570,7 +572,7 @@ def test_bad_parameters_fail_clearly(overrides, message):
 
 
 def test_bad_seed_rng_config_and_incumbent_inputs():
-    with pytest.raises(ValueError, match="seed must be >= 0"):
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
         generate_proxy(seed=-1)
     with pytest.raises(ValueError, match="rng must be a numpy.random.Generator"):
         generate_proxy(rng=42)

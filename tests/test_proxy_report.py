@@ -5,9 +5,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepstock.plots import plot_proxy_tradeoff
-from deepstock.report import proxy_table
-from deepstock.verdict import check_proxy_claims, claims_frame
+from deepstock.paper.plots import plot_proxy_tradeoff
+from deepstock.paper.tables import proxy_table
+from deepstock.paper.verdict import check_proxy_claims, claims_frame
 
 matplotlib.use("Agg")
 

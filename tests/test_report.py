@@ -1,4 +1,4 @@
-"""The book's shared tables (deepstock.report): layout, numbers carried through, bad input."""
+"""The book's shared tables (deepstock.paper.tables): layout, numbers carried through, bad input."""
 
 from __future__ import annotations
 
@@ -7,10 +7,10 @@ import math
 import pandas as pd
 import pytest
 
-from deepstock.experiments import METHOD_PAIRS
-from deepstock.paper import paper_setting4_table, paper_settings_table
-from deepstock.profiles import PROFILES
-from deepstock.report import (
+from deepstock.paper.experiments import METHOD_PAIRS
+from deepstock.paper.reported import paper_setting4_table, paper_settings_table
+from deepstock.tuning.profiles import PROFILES
+from deepstock.paper.tables import (
     benchmarks_table,
     budget_line,
     method_label,

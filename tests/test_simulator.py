@@ -6,8 +6,8 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deepstock.policies import ConstantOrder, StationaryBaseStock, TimeDependentBaseStock
-from deepstock.simulator import InventorySimulator, order_windows
+from deepstock.model.regularizations import ConstantOrder, StationaryBaseStock, TimeDependentBaseStock
+from deepstock.model.simulator import InventorySimulator, order_windows
 
 
 @st.composite

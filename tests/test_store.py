@@ -11,8 +11,9 @@ import numpy as np
 import pytest
 from conftest import FakeTrainer, read_run_log
 
-from deepstock import store as store_module
-from deepstock.store import (
+from deepstock.core import files as files_module
+from deepstock.results import store as store_module
+from deepstock.results.store import (
     ResultStore,
     cached_train,
     dataset_fingerprint,
@@ -44,7 +45,7 @@ def test_committed_runs_keep_their_keys_after_later_keys_and_fields():
     """Keys added later (the datasets' objective, DS's stockout_smoothing) leave the keys of the
     committed runs as they were: every committed DS record's identity, recomputed from today's
     resolved configuration and fingerprint, gives its stored key."""
-    from deepstock.experiments import dataset_for_record
+    from deepstock.paper.experiments import dataset_for_record
 
     store = ResultStore.for_profile("quick")
     checked = 0
@@ -88,10 +89,11 @@ def test_key_uses_the_resolved_configuration():
 
 
 def test_source_hash_ignores_comments_and_docstrings_but_not_code(tmp_path):
-    module = tmp_path / "simulator.py"
+    (tmp_path / "model").mkdir()
+    module = tmp_path / "model" / "simulator.py"
     module.write_text('"""Doc."""\n\ndef f(x):\n    return x + 1\n')
     first = source_hash(tmp_path)
-    assert first["files"] == ["simulator.py"]
+    assert first["files"] == ["model/simulator.py"]
     module.write_text('"""Other doc."""\n# a comment\n\n\ndef f(x):  # why\n    return (x + 1)\n')
     os.utime(module, (1, 1))  # a new mtime, so the cache is not what answers
     assert source_hash(tmp_path)["hash"] == first["hash"]
@@ -141,7 +143,7 @@ def test_records_hold_identity_code_version_and_dataset(store, setting1_dataset)
     }
     version = record["code_version"]
     assert version["package"] and version["source_hash"] == source_hash()["hash"]
-    assert "ds.py" in version["source_files"] and version["device_kind"] == "cpu"
+    assert "methods/ds.py" in version["source_files"] and version["device_kind"] == "cpu"
     assert store.path(summary["key"]).parent.name == summary["key"][:2]  # sharded
 
 
@@ -156,7 +158,7 @@ def test_write_is_atomic_when_interrupted(store, setting1_dataset, monkeypatch):
         raise OSError("disk gone")
 
     # the replacement of the record fails half-way: the old record stays whole, no temp file
-    monkeypatch.setattr(store_module.os, "replace", crash)
+    monkeypatch.setattr(files_module.os, "replace", crash)
     with pytest.raises(OSError, match="disk gone"):
         store.put(
             identity=store.read(summary["key"])["identity"],

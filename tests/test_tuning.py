@@ -15,9 +15,9 @@ import pandas as pd
 import pytest
 from conftest import FakeTrainer, assert_done_exactly_once, read_run_log
 
-from deepstock.policies import register_regularization
-from deepstock.profiles import PROFILES, Profile, parse_override, resolve_profile
-from deepstock.search_spaces import (
+from deepstock.model.regularizations import register_regularization
+from deepstock.tuning.profiles import PROFILES, Profile, parse_override, resolve_profile
+from deepstock.tuning.spaces import (
     Choice,
     LogUniform,
     SearchSpace,
@@ -25,9 +25,9 @@ from deepstock.search_spaces import (
     search_space,
     setting_family,
 )
-from deepstock.store import ResultStore
-from deepstock.training import config_from_mapping
-from deepstock.tuning import (
+from deepstock.results.store import ResultStore
+from deepstock.methods.train import config_from_mapping
+from deepstock.tuning.procedure import (
     Objective,
     RunScore,
     ToyObjective,
@@ -126,7 +126,7 @@ def test_proxy_spaces_cover_every_method_and_regularization():
 
 
 def test_plug_in_regularizations_borrow_the_space_of_their_tuning_like():
-    from deepstock.policies import REGULARIZATIONS, BaseStockRegularization
+    from deepstock.model.regularizations import REGULARIZATIONS, BaseStockRegularization
 
     class Capped(BaseStockRegularization):
         name = "test_capped"
@@ -567,7 +567,7 @@ def test_smoke_tuning_with_real_ds(store):
 
 # ====================================================================== command line
 def test_cli_tune_runs_and_resumes(isolated_results, capsys):
-    from deepstock.cli import main
+    from deepstock.tools.cli import main
 
     argv = ["tune", "--setting", "setting1", "--method", "ds", "--reg", "base"]
     argv += ["--profile", "smoke", "--trials", "3", "--set", "epochs=2", "--json"]
@@ -589,7 +589,7 @@ def test_cli_tune_runs_and_resumes(isolated_results, capsys):
 
 
 def test_cli_tune_rejects_bad_input(isolated_results, capsys):
-    from deepstock.cli import main
+    from deepstock.tools.cli import main
 
     base = ["tune", "--method", "ds", "--reg", "base", "--profile", "smoke"]
     with pytest.raises(SystemExit) as error:

@@ -1,4 +1,4 @@
-"""The claim checks of deepstock.verdict: on the paper's numbers, on hand-made tables, bad input."""
+"""The claim checks of deepstock.paper.verdict: on the paper's numbers, on hand-made tables, bad input."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from deepstock.experiments import METHOD_PAIRS, trials_to_beat_ds
-from deepstock.paper import paper_setting4_table, paper_settings_table
-from deepstock.verdict import (
+from deepstock.paper.experiments import METHOD_PAIRS, trials_to_beat_ds
+from deepstock.paper.reported import paper_setting4_table, paper_settings_table
+from deepstock.paper.verdict import (
     CLAIMS,
     VERDICTS,
     ClaimCheck,

@@ -1,15 +1,16 @@
 """Reference solution of assignment (a): setting 1 with other lead times and critical ratios.
 
 Instructor's copy: not part of the book or the package. The self-check is
-`python -m deepstock.assignments check sensitivity instructor/solutions/a_sensitivity.py`.
+`python -m deepstock.course.assignments check sensitivity instructor/solutions/a_sensitivity.py`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from deepstock.benchmarks import true_demand_pmf
-from deepstock.data import InventoryDataset, make_setting
+from deepstock.model.optimal import true_demand_pmf
+from deepstock.model.dataset import InventoryDataset
+from deepstock.datasets.synthetic import make_setting
 
 HOLDING_COST = 0.1
 

@@ -1,7 +1,7 @@
 """Reference solution of assignment (b): the critical-fractile benchmark of IID demand.
 
 Instructor's copy: not part of the book or the package. The self-check is
-`python -m deepstock.assignments check benchmark instructor/solutions/b_benchmark.py`.
+`python -m deepstock.course.assignments check benchmark instructor/solutions/b_benchmark.py`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from deepstock.data import InventoryDataset
+from deepstock.model.dataset import InventoryDataset
 
 
 def critical_fractile_levels(

@@ -1,15 +1,15 @@
 """Reference solution of assignment (c): the proportional order-up-to regularization.
 
 Instructor's copy: not part of the book or the package. The self-check is
-`python -m deepstock.assignments check regularization instructor/solutions/c_regularization.py`.
+`python -m deepstock.course.assignments check regularization instructor/solutions/c_regularization.py`.
 """
 
 from __future__ import annotations
 
 import torch
 
-from deepstock.policies import Regularization
-from deepstock.simulator import Observation
+from deepstock.model.regularizations import Regularization
+from deepstock.model.simulator import Observation
 
 
 class ProportionalBaseStock(Regularization):

@@ -1,7 +1,7 @@
 """Reference solution of assignment (d): setting 4 with lognormal demand.
 
 Instructor's copy: not part of the book or the package. The self-check is
-`python -m deepstock.assignments check overfitting instructor/solutions/d_overfitting.py`.
+`python -m deepstock.course.assignments check overfitting instructor/solutions/d_overfitting.py`.
 """
 
 from __future__ import annotations
@@ -11,7 +11,8 @@ from statistics import NormalDist
 
 import numpy as np
 
-from deepstock.data import InventoryDataset, make_setting
+from deepstock.model.dataset import InventoryDataset
+from deepstock.datasets.synthetic import make_setting
 
 DEMAND_MEAN = 100.0
 

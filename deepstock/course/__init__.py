@@ -1,0 +1,1 @@
+"""Course use: the assignments' self-checks."""

@@ -1,0 +1,312 @@
+"""The tables and budget lines the book's results chapters share.
+
+The experiments (:mod:`deepstock.paper.experiments`) return tidy tables with our numbers next to the
+paper's (``val_loss`` and ``paper_val_loss``...). These helpers turn them into the tables a
+reader compares: one row per method (or per N and H), ours and the paper's side by side, and the
+difference. They only rearrange and label; every number comes from the experiment tables.
+
+:func:`budget_line` states the budget a page ran with, read from :mod:`deepstock.tuning.profiles` and
+from the search spaces (the paper's training lengths), so a page can say how far its budget is
+from the paper's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import pandas as pd
+
+from deepstock.tuning.profiles import PROFILES, Profile, resolve_profile
+
+__all__ = [
+    "METHOD_LABELS",
+    "REGULARIZATION_LABELS",
+    "benchmarks_table",
+    "budget_line",
+    "method_label",
+    "paper_training_lengths",
+    "proxy_table",
+    "setting4_table",
+    "settings_table",
+    "styled",
+    "training_lengths",
+]
+
+METHOD_LABELS = {"ddpg": "DDPG", "ppo": "PPO", "ds": "DS"}
+REGULARIZATION_LABELS = {"none": "None", "base": "Base", "coeff": "Coeff", "both": "Both"}
+
+_METRICS = (
+    ("val_loss", "validation loss"),
+    ("val_gap_pct", "validation gap (%)"),
+    ("test_loss", "test loss"),
+    ("test_gap_pct", "test gap (%)"),
+)
+
+
+def method_label(method: str, regularization: str) -> str:
+    """``"DDPG Base"`` for ``("ddpg", "base")``."""
+    return f"{METHOD_LABELS.get(method, method)} {REGULARIZATION_LABELS.get(regularization, regularization)}"
+
+
+def _require(table: pd.DataFrame, name: str, columns: Sequence[str]) -> None:
+    if not isinstance(table, pd.DataFrame):
+        raise ValueError(f"{name} must be a pandas DataFrame, got {type(table)}")
+    missing = [column for column in columns if column not in table.columns]
+    if missing:
+        raise ValueError(f"{name} lacks the column(s) {missing} (has {list(table.columns)})")
+
+
+def _side_by_side(rows: pd.DataFrame, metrics: Sequence[tuple[str, str]]) -> pd.DataFrame:
+    """Columns (metric, "ours"), (metric, "paper") for each metric, then the test-gap
+    difference ours - paper in points."""
+    data = {}
+    for key, label in metrics:
+        data[(label, "ours")] = rows[key].to_numpy(dtype=float)
+        data[(label, "paper")] = rows[f"paper_{key}"].to_numpy(dtype=float)
+    data[("test gap (%)", "ours − paper")] = rows["test_gap_pct"].to_numpy(dtype=float) - rows[
+        "paper_test_gap_pct"
+    ].to_numpy(dtype=float)
+    table = pd.DataFrame(data, index=rows.index)
+    table.columns = pd.MultiIndex.from_tuples(table.columns)
+    return table
+
+
+def settings_table(results: pd.DataFrame, setting: str) -> pd.DataFrame:
+    """One setting's Table 6, 7 or 8: ours and the paper's, side by side.
+
+    Args:
+        results: ``results`` of :func:`deepstock.paper.experiments.settings_comparison`.
+        setting: ``"setting1"``, ``"setting2"`` or ``"setting3"``.
+
+    Returns:
+        One row per method and regularization (index ``"DDPG None"``...), columns
+        ``(metric, "ours" | "paper")`` for the validation and test loss and gap, and
+        ``("test gap (%)", "ours − paper")`` in percentage points.
+    """
+    columns = ["setting", "method", "regularization"]
+    for key, _ in _METRICS:
+        columns += [key, f"paper_{key}"]
+    _require(results, "results", columns)
+    rows = results[results["setting"] == setting]
+    if rows.empty:
+        known = sorted(results["setting"].unique())
+        raise ValueError(f"setting {setting!r} is not in the results (they have {known})")
+    rows = rows.set_index(
+        pd.Index(
+            [
+                method_label(m, r)
+                for m, r in zip(rows["method"], rows["regularization"], strict=True)
+            ],
+            name="method",
+        )
+    )
+    return _side_by_side(rows, _METRICS)
+
+
+def setting4_table(results: pd.DataFrame) -> pd.DataFrame:
+    """Table 9: DS with Base per (N, H), ours and the paper's side by side.
+
+    Args:
+        results: ``results`` of :func:`deepstock.paper.experiments.setting4`.
+
+    Returns:
+        Index (``N``, ``H``); columns ``(metric, "ours" | "paper")`` for the benchmark's test
+        loss and DS's validation and test loss and gap, and the test-gap difference in points.
+        A (N, H) the paper did not report has missing paper values.
+    """
+    metrics = (("benchmark_test_loss", "benchmark test loss"), *_METRICS)
+    columns = ["n_skus", "horizon_periods", *(key for key, _ in metrics)]
+    _require(results, "setting4 results", columns)
+    rows = results.copy()
+    for key, _ in metrics:
+        if f"paper_{key}" not in rows.columns:
+            rows[f"paper_{key}"] = float("nan")
+    rows = rows.sort_values(["n_skus", "horizon_periods"])
+    rows.index = pd.MultiIndex.from_arrays(
+        [rows["n_skus"].astype(int), rows["horizon_periods"].astype(int)], names=["N", "H"]
+    )
+    return _side_by_side(rows, metrics)
+
+
+def benchmarks_table(benchmarks: pd.DataFrame) -> pd.DataFrame:
+    """The benchmark policies of settings 1-3 with the paper's implied loss.
+
+    Args:
+        benchmarks: ``benchmarks`` of :func:`deepstock.paper.experiments.settings_comparison`
+            (``setting``, ``policy``, ``val_loss``, ``test_loss``, ``primary``).
+
+    Returns:
+        Index (setting, benchmark); columns ``gaps measured against`` (``"yes"`` for the
+        primary benchmark), ``validation loss``, ``test loss`` and
+        ``paper's test loss`` (the loss its gaps imply: the authors' DP in setting 1, DS on the
+        test trajectories in settings 2-3; missing for the other rows).
+    """
+    from deepstock.paper.reported import PAPER_BENCHMARK_LOSS
+
+    _require(benchmarks, "benchmarks", ["setting", "policy", "val_loss", "test_loss", "primary"])
+    paper_policy = {
+        "setting1": "dp_empirical",
+        "setting2": "ds_on_split",
+        "setting3": "ds_on_split",
+    }
+    rows = []
+    for _, row in benchmarks.iterrows():
+        setting, policy = row["setting"], row["policy"]
+        matches = paper_policy.get(setting) == policy
+        rows.append(
+            {
+                "setting": setting.replace("setting", "setting "),
+                "benchmark": policy,
+                "gaps measured against": "yes" if bool(row["primary"]) else "no",
+                "validation loss": float(row["val_loss"]),
+                "test loss": float(row["test_loss"]),
+                "paper's test loss": PAPER_BENCHMARK_LOSS[setting] if matches else float("nan"),
+            }
+        )
+    return pd.DataFrame(rows).set_index(["setting", "benchmark"])
+
+
+def proxy_table(results: pd.DataFrame) -> pd.DataFrame:
+    """The proxy comparison in the layout of the paper's Table 1, on the test SKUs.
+
+    One row per (method, regularization), the incumbent first: Stockout Rate (%), Turnover Time
+    (days) and ``J``; their differences from the incumbent's (``ΔSR``, ``ΔTT``; Table 1 appears
+    to report such differences for Turnover Time); the gap of ``J`` to the incumbent's (%);
+    validation ``J``; and the training time of the pair's tuning (minutes, every run summed).
+
+    Args:
+        results: the ``results`` table of :func:`deepstock.paper.experiments.proxy_comparison`.
+    """
+    columns = [
+        "method",
+        "regularization",
+        "test_stockout_rate_pct",
+        "test_turnover_days",
+        "test_objective",
+        "val_objective",
+        "test_gap_pct",
+        "train_time_s",
+    ]
+    _require(results, "results", columns)
+    incumbent = results[results["method"] == "incumbent"]
+    if len(incumbent) != 1:
+        raise ValueError("results must hold exactly one incumbent row (method 'incumbent')")
+    reference = incumbent.iloc[0]
+    labels = [
+        "incumbent (forecast base stock)"
+        if row.method == "incumbent"
+        else method_label(row.method, row.regularization)
+        for row in results.itertuples()
+    ]
+    table = pd.DataFrame(
+        {
+            "SR (%)": results["test_stockout_rate_pct"].to_numpy(dtype=float),
+            "TT (days)": results["test_turnover_days"].to_numpy(dtype=float),
+            "J": results["test_objective"].to_numpy(dtype=float),
+            "ΔSR (points)": (
+                results["test_stockout_rate_pct"] - reference["test_stockout_rate_pct"]
+            ).to_numpy(dtype=float),
+            "ΔTT (days)": (
+                results["test_turnover_days"] - reference["test_turnover_days"]
+            ).to_numpy(dtype=float),
+            "J gap (%)": results["test_gap_pct"].to_numpy(dtype=float),
+            "val. J": results["val_objective"].to_numpy(dtype=float),
+            "tuning (min)": results["train_time_s"].to_numpy(dtype=float) / 60.0,
+        },
+        index=pd.Index(labels, name="policy"),
+    )
+    return table
+
+
+def styled(
+    table: pd.DataFrame,
+    *,
+    loss_digits: int = 4,
+    gap_digits: int = 2,
+    digits: Mapping[Any, int] | None = None,
+) -> Any:
+    """The table as a pandas ``Styler`` with the book's precision, for display.
+
+    A column whose label (any level) mentions a loss gets ``loss_digits`` decimals, one that
+    mentions a gap or a percentage ``gap_digits``; a difference column (``"ours − paper"``) is
+    signed. ``digits`` sets the decimals of named columns. Missing values show as a dash. Other
+    float columns get ``loss_digits`` decimals.
+    """
+    if not isinstance(table, pd.DataFrame):
+        raise ValueError(f"table must be a pandas DataFrame, got {type(table)}")
+    formats = {}
+    for column in table.columns:
+        if not pd.api.types.is_float_dtype(table[column]):
+            continue
+        words = " ".join(column) if isinstance(column, tuple) else str(column)
+        places = gap_digits if ("gap" in words or "%" in words) else loss_digits
+        places = (digits or {}).get(column, places)
+        sign = "+" if "−" in words else ""
+        formats[column] = f"{{:{sign}.{places}f}}"
+    # the class gives the Styler's table the book's dataframe look; row labels stay on one line
+    styler = table.style.format(formats, na_rep="–").set_table_attributes('class="dataframe"')
+    return styler.set_table_styles(
+        [{"selector": "th.row_heading", "props": [("white-space", "nowrap")]}], overwrite=False
+    )
+
+
+# ---------------------------------------------------------------------- budgets
+def _training_text(method: str, overrides: dict) -> str:
+    parts = []
+    for key, value in overrides.items():
+        shown = f"{value:,}" if isinstance(value, int) and not isinstance(value, bool) else value
+        parts.append(f"{key.replace('_', ' ')} {shown}")
+    return f"{METHOD_LABELS[method]}: " + ", ".join(parts)
+
+
+def paper_training_lengths() -> dict[str, dict[str, int]]:
+    """The paper's training lengths per method, read from the setting-1 search spaces:
+    ``{"ddpg": {"total_steps": 200000, "patience": 10}, ..., "ds": {"epochs": 3000, ...}}``."""
+    from deepstock.tuning.spaces import search_space
+
+    keys = {"ddpg": ("total_steps", "patience"), "ppo": ("total_steps", "patience")}
+    keys["ds"] = ("epochs", "patience")
+    lengths = {}
+    for method, names in keys.items():
+        fixed = search_space(method, "base", "setting1").fixed
+        lengths[method] = {name: int(fixed[name]) for name in names if name in fixed}
+    return lengths
+
+
+def training_lengths(profile: str | Profile) -> dict[str, dict]:
+    """What a profile fixes about training, per method (the paper's lengths when it fixes
+    nothing for a method)."""
+    budget = resolve_profile(profile)
+    paper = paper_training_lengths()
+    return {
+        method: (budget.training_overrides(method) or dict(paper[method]))
+        for method in ("ddpg", "ppo", "ds")
+    }
+
+
+def budget_line(profile: str | Profile) -> str:
+    """One Markdown line: the profile's tuning budget and training lengths, and the paper's.
+
+    For example ``"**Budget (profile `quick`):** 8 stage-1 trials, the best 2 re-run with 2
+    seeds each, 1 repeat; DDPG: total steps 10,000, patience 5; ... **The paper:** 50 trials,
+    the best 5 with 5 seeds each, 3 repeats; ..."``.
+    """
+    budget = resolve_profile(profile)
+    paper = PROFILES["paper"]
+
+    def tuning(p: Profile) -> str:
+        repeats = "1 repeat" if p.repeats == 1 else f"{p.repeats} repeats averaged"
+        return (
+            f"{p.n_trials} stage-1 trials, the best {p.top_k} re-run with {p.n_seeds} "
+            f"seed{'s' if p.n_seeds != 1 else ''} each, {repeats}"
+        )
+
+    ours = "; ".join(_training_text(m, o) for m, o in training_lengths(budget).items())
+    theirs = "; ".join(_training_text(m, o) for m, o in paper_training_lengths().items())
+    if budget.name == "paper":
+        return f"**Budget (profile `paper`, the paper's protocol):** {tuning(budget)}; {ours}."
+    return (
+        f"**Budget (profile `{budget.name}`):** {tuning(budget)}; {ours}. "
+        f"**The paper:** {tuning(paper)}; {theirs}."
+    )

@@ -1,0 +1,1 @@
+"""The result store: every finished run, keyed by what determines its numbers."""

@@ -1,0 +1,756 @@
+"""Build the companion book: execute the chapter notebooks, then render the HTML.
+
+``python -m deepstock.tools.book --profile quick --device auto`` (what ``make book`` runs):
+
+1. checks ``_toc.yml`` against the chapter sources (see *Layout* below);
+2. converts each chapter source ``notebooks/<name>.md`` (a MyST Markdown notebook, jupytext) to a
+   notebook and executes it with papermill, in a kernel running this interpreter, with the
+   parameters ``profile``, ``device`` and any ``-p NAME VALUE`` override the chapter declares in its
+   cell tagged ``parameters``;
+3. runs ``jupyter-book build . -W -n --keep-going --all`` (every warning is an error, every page is
+   rebuilt so that no warning hides in an unchanged page) and prints where the HTML is.
+
+Layout. The chapter sources live in ``notebooks/`` with no outputs; their executed notebooks go
+to ``book/generated/<name>.ipynb`` (git-ignored), which is what ``_toc.yml`` lists (as
+``book/generated/<name>``) and what Jupyter Book renders, with Jupyter Book's own execution
+switched off. Static pages (intro, prose chapters) live in ``book/``. The toc is kept valid by
+:func:`check_toc`: every ``book/generated/<name>`` entry must have a source ``notebooks/<name>.md``
+and every source must be listed, so a chapter is added by writing its source and one toc line.
+
+A notebook that raises fails the command with the chapter's name and the error. It never reaches
+the book: papermill writes to a temporary file that replaces ``book/generated/<name>.ipynb`` only
+after a clean run; a failed run is kept as ``book/generated/_failed/<name>.ipynb`` for inspection
+and the chapter's previous output is deleted, so that a stale page cannot pass for a fresh one.
+
+:func:`provenance` gives the line (profile, date, code version) that every results page shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from deepstock.core.files import checkout_root
+from deepstock.tuning.profiles import PROFILES as _PROFILE_TABLE
+
+__all__ = [
+    "CHAPTER_SUFFIX",
+    "GENERATED_PREFIX",
+    "PROFILE_NAMES",
+    "REQUIRED_PARAMETERS",
+    "BookBuildError",
+    "BookLayout",
+    "ChapterRun",
+    "NotebookExecutionError",
+    "build_book",
+    "build_html",
+    "chapter_sources",
+    "check_toc",
+    "code_version",
+    "execute_chapter",
+    "main",
+    "parse_override",
+    "provenance",
+    "toc_files",
+]
+
+#: The run profiles a chapter accepts; their budgets are defined in :mod:`deepstock.tuning.profiles`.
+PROFILE_NAMES: tuple[str, ...] = tuple(_PROFILE_TABLE)
+
+#: Parameters every chapter declares in its cell tagged ``parameters``.
+REQUIRED_PARAMETERS: tuple[str, ...] = ("profile", "device")
+
+#: How a chapter source is named: ``notebooks/<name>.md``.
+CHAPTER_SUFFIX = ".md"
+
+#: Where ``_toc.yml`` finds the executed chapters: ``book/generated/<name>``.
+GENERATED_PREFIX = "book/generated/"
+
+_FAILED_DIR = "_failed"
+
+
+class BookBuildError(RuntimeError):
+    """The book could not be built; the message says which step and why."""
+
+
+class NotebookExecutionError(BookBuildError):
+    """A chapter notebook raised while executing.
+
+    Attributes:
+        chapter: the chapter's name (``notebooks/<chapter>.md``).
+        error: the exception as ``"Name: message"``.
+        failed_notebook: the partially executed notebook kept for inspection.
+    """
+
+    def __init__(self, chapter: str, error: str, failed_notebook: Path | None) -> None:
+        where = f" (executed notebook kept at {failed_notebook})" if failed_notebook else ""
+        super().__init__(f"chapter {chapter!r} failed: {error}{where}")
+        self.chapter = chapter
+        self.error = error
+        self.failed_notebook = failed_notebook
+
+    def __reduce__(self):  # keeps the attributes when raised in a worker process
+        return (type(self), (self.chapter, self.error, self.failed_notebook))
+
+
+@dataclass(frozen=True)
+class BookLayout:
+    """Where the book's files are, relative to the project root ``root``."""
+
+    root: Path
+
+    @property
+    def config(self) -> Path:
+        return self.root / "_config.yml"
+
+    @property
+    def toc(self) -> Path:
+        return self.root / "_toc.yml"
+
+    @property
+    def sources(self) -> Path:
+        """The chapter sources, ``notebooks/<name>.md``."""
+        return self.root / "notebooks"
+
+    @property
+    def generated(self) -> Path:
+        """The executed chapters, ``book/generated/<name>.ipynb``."""
+        return self.root / GENERATED_PREFIX.rstrip("/")
+
+    @property
+    def failed(self) -> Path:
+        return self.generated / _FAILED_DIR
+
+    @property
+    def html(self) -> Path:
+        return self.root / "_build" / "html"
+
+    def generated_notebook(self, chapter: str) -> Path:
+        return self.generated / f"{chapter}.ipynb"
+
+
+@dataclass(frozen=True)
+class ChapterRun:
+    """The outcome of executing one chapter.
+
+    Attributes:
+        chapter: the chapter's name.
+        seconds: wall-clock time of the execution, seconds.
+        stderr: the first line of each stderr output of the executed notebook (the book does
+            not show stderr; the driver reports it on the console).
+    """
+
+    chapter: str
+    seconds: float
+    stderr: list[str] = field(default_factory=list)
+
+
+# ---------------------------------------------------------------------- provenance
+def project_root() -> Path:
+    """The checkout this package lives in (the folder holding ``pyproject.toml``)."""
+    root = checkout_root()
+    if root is None:
+        raise BookBuildError(
+            "the package is not in a checkout of the project (no pyproject.toml beside "
+            "deepstock/): the book is built from a checkout; pass --root to point at one"
+        )
+    return root
+
+
+def code_version() -> str:
+    """``"deepstock <version>, commit <hash>"`` (``+ local changes`` when the tree is dirty).
+
+    The commit part is left out when git or the repository is not available.
+    """
+    from deepstock import __version__
+
+    text = f"deepstock {__version__}"
+    repo = checkout_root()
+    if repo is None:
+        return text
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=10", "HEAD"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no", "--", "deepstock"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return text
+    if commit:
+        text += f", commit `{commit}`"
+        if dirty:
+            text += " + local changes to the package"
+    return text
+
+
+def provenance(profile: str, device: str | None = None) -> str:
+    """One Markdown line stating how a page's numbers were made.
+
+    Args:
+        profile: the run profile, one of :data:`PROFILE_NAMES`.
+        device: the device the page computed on (for example ``"cpu"``); left out when ``None``.
+
+    Returns:
+        For example ``"**Run:** profile `smoke` · device `cpu` · 2025-11-02 14:03 UTC ·
+        deepstock 0.1.0, commit `ab12cd34ef`"``.
+    """
+    _check_profile(profile)
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [f"profile `{profile}`"]
+    if device is not None:
+        parts.append(f"device `{device}`")
+    parts += [stamp, code_version()]
+    return "**Run:** " + " · ".join(parts)
+
+
+def _check_profile(profile: str) -> None:
+    if profile not in PROFILE_NAMES:
+        raise ValueError(f"profile must be one of {PROFILE_NAMES}, got {profile!r}")
+
+
+def _check_device(device: str) -> None:
+    # The chapters resolve "auto" themselves; an explicit device is checked here, so that a
+    # missing GPU fails before any chapter runs.
+    from deepstock.model.simulator import resolve_device
+
+    resolve_device(device)
+
+
+# ---------------------------------------------------------------------- the toc
+def toc_files(toc_path: Path) -> list[str]:
+    """Every document ``_toc.yml`` names (root first, then in reading order), without suffix."""
+    import yaml
+
+    if not toc_path.is_file():
+        raise BookBuildError(f"{toc_path} not found: the book needs a table of contents")
+    toc = yaml.safe_load(toc_path.read_text(encoding="utf-8"))
+    if not isinstance(toc, dict) or "root" not in toc:
+        raise BookBuildError(f"{toc_path}: expected a mapping with a 'root' entry (jb-book)")
+    files = [str(toc["root"])]
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "file" in node:
+                files.append(str(node["file"]))
+            for key in ("parts", "chapters", "sections"):
+                for child in node.get(key, []) or []:
+                    walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+
+    walk(toc)
+    return [str(Path(name).with_suffix("")) if Path(name).suffix else name for name in files]
+
+
+def chapter_sources(layout: BookLayout) -> dict[str, Path]:
+    """The chapter sources ``notebooks/<name>.md`` by name, sorted."""
+    if not layout.sources.is_dir():
+        return {}
+    return {path.stem: path for path in sorted(layout.sources.glob(f"*{CHAPTER_SUFFIX}"))}
+
+
+def check_toc(layout: BookLayout) -> list[str]:
+    """Check that the toc and the chapter sources agree; return the chapters in toc order.
+
+    Raises:
+        BookBuildError: a toc entry under ``book/generated/`` has no source in ``notebooks/``,
+            a source is missing from the toc, or a static page named by the toc does not exist.
+    """
+    sources = chapter_sources(layout)
+    problems = []
+    chapters = []
+    for entry in toc_files(layout.toc):
+        if entry.startswith(GENERATED_PREFIX):
+            name = entry[len(GENERATED_PREFIX) :]
+            if name not in sources:
+                problems.append(
+                    f"_toc.yml lists {entry} but there is no chapter source "
+                    f"notebooks/{name}{CHAPTER_SUFFIX}"
+                )
+            chapters.append(name)
+        elif not any((layout.root / f"{entry}{suffix}").is_file() for suffix in (".md", ".ipynb")):
+            problems.append(f"_toc.yml lists {entry} but neither {entry}.md nor .ipynb exists")
+    for name in sources:
+        if name not in chapters:
+            problems.append(
+                f"notebooks/{name}{CHAPTER_SUFFIX} is not in _toc.yml: add "
+                f"'- file: {GENERATED_PREFIX}{name}' to a part (see book/README.md)"
+            )
+    if problems:
+        raise BookBuildError("the toc and the chapters disagree:\n  " + "\n  ".join(problems))
+    return chapters
+
+
+# ---------------------------------------------------------------------- executing a chapter
+def parse_override(name: str, text: str) -> tuple[str, Any]:
+    """A ``-p NAME VALUE`` override: the value is read as YAML (``3`` -> int, ``0.5`` -> float,
+    ``true`` -> bool, ``[1, 2]`` -> list), anything else stays a string."""
+    import yaml
+
+    if not name.isidentifier():
+        raise ValueError(f"parameter name must be a Python identifier, got {name!r}")
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        value = text
+    return name, value
+
+
+def _declared_parameters(notebook: Any, chapter: str) -> set[str]:
+    """Names assigned in the chapter's cell tagged ``parameters``."""
+    import ast
+
+    cells = [
+        cell
+        for cell in notebook.cells
+        if cell.cell_type == "code" and "parameters" in cell.get("metadata", {}).get("tags", [])
+    ]
+    if len(cells) != 1:
+        raise BookBuildError(
+            f"chapter {chapter!r}: expected exactly one code cell tagged 'parameters', "
+            f"found {len(cells)}"
+        )
+    try:
+        tree = ast.parse(cells[0].source)
+    except SyntaxError as error:
+        raise BookBuildError(f"chapter {chapter!r}: parameters cell: {error}") from error
+    names = set()
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [getattr(node, "target", None)]
+        names.update(target.id for target in targets if isinstance(target, ast.Name))
+    missing = [name for name in REQUIRED_PARAMETERS if name not in names]
+    if missing:
+        raise BookBuildError(
+            f"chapter {chapter!r}: the parameters cell must assign {list(REQUIRED_PARAMETERS)}, "
+            f"missing {missing}"
+        )
+    return names
+
+
+def read_chapter(source: Path) -> Any:
+    """The chapter source as an (unexecuted) notebook, via jupytext."""
+    import jupytext
+
+    try:
+        return jupytext.read(source)
+    except Exception as error:  # jupytext raises a variety of parser errors
+        raise BookBuildError(f"{source}: cannot read as a jupytext notebook: {error}") from error
+
+
+def _error_outputs(notebook: Any) -> list[str]:
+    return [
+        f"{output.get('ename')}: {output.get('evalue')}"
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.get("outputs", [])
+        if output.get("output_type") == "error"
+    ]
+
+
+def _stderr_lines(notebook: Any) -> list[str]:
+    lines = []
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                text = "".join(output.get("text", "")).strip()
+                if text:
+                    lines.append(text.splitlines()[0][:200])
+    return lines
+
+
+def execute_chapter(
+    chapter: str,
+    source: Path,
+    output: Path,
+    parameters: Mapping[str, Any],
+    *,
+    cwd: Path,
+    kernel_name: str | None = None,
+    timeout: float | None = None,
+) -> ChapterRun:
+    """Execute one chapter source into ``output`` with papermill.
+
+    Args:
+        chapter: the chapter's name, for messages.
+        source: ``notebooks/<chapter>.md``.
+        output: the executed notebook, written only when every cell ran without error.
+        parameters: values injected after the cell tagged ``parameters``; each must be declared
+            there (``profile`` and ``device`` always are).
+        cwd: working directory of the kernel.
+        kernel_name: Jupyter kernel to run; default: the notebook's (``python3``, which
+            jupyter_client starts with this interpreter).
+        timeout: seconds one cell may run (``None``: no limit).
+
+    Raises:
+        NotebookExecutionError: a cell raised; the partial notebook goes to ``_failed/`` next to
+            ``output`` and any earlier ``output`` is deleted.
+    """
+    import nbformat
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    notebook = read_chapter(source)
+    declared = _declared_parameters(notebook, chapter)
+    unknown = sorted(set(parameters) - declared)
+    if unknown:
+        raise BookBuildError(
+            f"chapter {chapter!r} does not declare the parameters {unknown} "
+            f"(its parameters cell assigns {sorted(declared)})"
+        )
+    output.parent.mkdir(parents=True, exist_ok=True)
+    failed = output.parent / _FAILED_DIR / output.name
+    start = time.perf_counter()
+    with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{chapter}-") as tmp:
+        unexecuted = Path(tmp) / f"{chapter}.input.ipynb"
+        executed = Path(tmp) / f"{chapter}.ipynb"
+        nbformat.write(notebook, unexecuted)
+        try:
+            papermill.execute_notebook(
+                str(unexecuted),
+                str(executed),
+                parameters=dict(parameters),
+                kernel_name=kernel_name,
+                progress_bar=False,
+                log_output=False,
+                cwd=str(cwd),
+                execution_timeout=timeout,
+                # The kernel app warns on every start that its local TCP sockets are not
+                # encrypted; that is noise on the console, not a message about the chapter.
+                extra_arguments=["--IPKernelApp.log_level=ERROR"],
+            )
+        except PapermillExecutionError as error:
+            failed.parent.mkdir(parents=True, exist_ok=True)
+            if executed.exists():
+                shutil.move(executed, failed)
+            output.unlink(missing_ok=True)
+            raise NotebookExecutionError(
+                chapter, f"{error.ename}: {error.evalue}", failed if failed.exists() else None
+            ) from None
+        except Exception as error:  # kernel death, timeout, bad kernel name
+            output.unlink(missing_ok=True)
+            raise NotebookExecutionError(
+                chapter, f"{type(error).__name__}: {error}", None
+            ) from None
+        result = nbformat.read(executed, as_version=4)
+        errors = _error_outputs(result)
+        if errors:  # papermill raises on errors; this guards against allow-errors cells
+            shutil.move(executed, failed)
+            output.unlink(missing_ok=True)
+            raise NotebookExecutionError(chapter, "; ".join(errors), failed)
+        _hide_injected_parameters(result)
+        # papermill records the temporary paths; the published notebook names its source instead.
+        record = result.metadata.get("papermill", {})
+        record["input_path"] = _relative(source, cwd)
+        record["output_path"] = _relative(output, cwd)
+        nbformat.write(result, executed)
+        os.replace(executed, output)
+    failed.unlink(missing_ok=True)
+    return ChapterRun(chapter, time.perf_counter() - start, _stderr_lines(result))
+
+
+def _relative(path: Path, root: Path) -> str:
+    try:
+        return Path(path).resolve().relative_to(Path(root).resolve()).as_posix()
+    except ValueError:
+        return Path(path).name
+
+
+def _hide_injected_parameters(notebook: Any) -> None:
+    # The values papermill injects stay in the page, folded, so that a reader can see them; a
+    # chapter that removes its own parameters cell from the page removes them too.
+    tags_of = [list(cell.get("metadata", {}).get("tags", [])) for cell in notebook.cells]
+    removed = any(
+        "parameters" in tags and ("remove-cell" in tags or "remove-input" in tags)
+        for tags in tags_of
+    )
+    for cell, tags in zip(notebook.cells, tags_of, strict=True):
+        if "injected-parameters" in tags:
+            wanted = "remove-cell" if removed else "hide-input"
+            if wanted not in tags:
+                cell.setdefault("metadata", {})["tags"] = [*tags, wanted]
+
+
+def _execute_job(job: tuple[Any, ...]) -> ChapterRun:
+    chapter, source, output, parameters, cwd, kernel_name, timeout = job
+    return execute_chapter(
+        chapter, source, output, parameters, cwd=cwd, kernel_name=kernel_name, timeout=timeout
+    )
+
+
+# ---------------------------------------------------------------------- the HTML
+def _jupyter_book_command() -> list[str]:
+    beside = Path(sys.executable).parent / "jupyter-book"
+    if beside.is_file():
+        return [str(beside)]
+    found = shutil.which("jupyter-book")
+    if found is None:
+        raise BookBuildError(
+            "jupyter-book is not installed: install the book extra (pip install -e '.[book]')"
+        )
+    return [found]
+
+
+#: The parts of MathJax 3 the pages load: the TeX-to-HTML component, its fonts and the TeX
+#: extensions it may load on demand (relative to MathJax's ``es5`` folder).
+MATHJAX_FILES = ("tex-chtml.js", "output/chtml/fonts/woff-v2", "input/tex/extensions")
+
+
+def vendor_mathjax(root: Path) -> Path:
+    """Copy MathJax 3 into ``<root>/_static/mathjax/`` so that the book typesets offline.
+
+    The pages load ``_static/mathjax/tex-chtml.js`` (``mathjax_path`` in ``_config.yml``), not
+    a CDN: the book works without a network. MathJax comes from the ``django-static-mathjax``
+    package (its static files only; Django is not needed), a dependency of the book extra.
+    """
+    try:
+        import mathjax
+    except ImportError:
+        raise BookBuildError(
+            "MathJax is not installed: install the book extra (pip install -e '.[book]'), "
+            "which provides it through the django-static-mathjax package"
+        ) from None
+    source = Path(mathjax.__file__).parent / "static" / "mathjax" / "es5"
+    target = root / "_static" / "mathjax"
+    for name in MATHJAX_FILES:
+        origin, copy = source / name, target / name
+        if not origin.exists():
+            raise BookBuildError(
+                f"MathJax file {origin} is missing; reinstall django-static-mathjax"
+            )
+        if origin.is_dir():
+            shutil.copytree(origin, copy, dirs_exist_ok=True)
+        else:
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(origin, copy)
+    return target
+
+
+def build_html(layout: BookLayout, *, strict: bool = True, quiet: bool = False) -> Path:
+    """Run ``jupyter-book build`` on the project root; return ``_build/html/index.html``.
+
+    ``strict`` adds ``-W -n --keep-going``: warnings and broken references fail the build.
+    ``--all`` rebuilds every page so that a warning cannot hide in a page left unchanged.
+    """
+    vendor_mathjax(layout.root)
+    command = [*_jupyter_book_command(), "build", str(layout.root), "--builder", "html", "--all"]
+    if strict:
+        command += ["-W", "-n", "--keep-going"]
+    if quiet:
+        command.append("-q")
+    completed = subprocess.run(command, cwd=layout.root, check=False)
+    if completed.returncode != 0:
+        raise BookBuildError(
+            f"jupyter-book build failed (exit code {completed.returncode}); with -W every "
+            "warning above is an error"
+        )
+    index = layout.html / "index.html"
+    if not index.is_file():
+        raise BookBuildError(f"jupyter-book build finished but {index} is missing")
+    return index
+
+
+# ---------------------------------------------------------------------- the whole book
+def build_book(
+    profile: str = "quick",
+    device: str = "auto",
+    *,
+    only: Sequence[str] | None = None,
+    jobs: int = 1,
+    overrides: Mapping[str, Any] | None = None,
+    root: Path | None = None,
+    html: bool = True,
+    timeout: float | None = None,
+    kernel_name: str | None = None,
+    log: Any = print,
+) -> Path | None:
+    """Execute the chapters and build the HTML book (see the module docstring).
+
+    Args:
+        profile: one of :data:`PROFILE_NAMES`, passed to every chapter.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"``, passed to every chapter.
+        only: execute only these chapters (names of ``notebooks/<name>.md``); the others must have
+            been executed by an earlier run.
+        jobs: chapters executed at the same time (``>= 1``).
+        overrides: extra parameters; each must be declared by at least one executed chapter and
+            goes to the chapters that declare it.
+        root: project root (default: the checkout this package lives in).
+        html: run ``jupyter-book build`` after executing.
+        timeout: seconds one cell may run (``None``: no limit).
+        kernel_name: Jupyter kernel (default: the chapters' own, this interpreter).
+        log: where progress lines go.
+
+    Returns:
+        ``_build/html/index.html`` (``None`` when ``html`` is false).
+    """
+    _check_profile(profile)
+    _check_device(device)
+    if jobs < 1:
+        raise ValueError(f"jobs must be >= 1, got {jobs}")
+    layout = BookLayout(Path(root).resolve() if root is not None else project_root())
+    chapters = check_toc(layout)
+    sources = chapter_sources(layout)
+    selected = list(chapters) if only is None else list(only)
+    unknown = [name for name in selected if name not in sources]
+    if unknown:
+        raise BookBuildError(f"unknown chapters {unknown}; the chapters are {list(sources)}")
+
+    overrides = dict(overrides or {})
+    for name in REQUIRED_PARAMETERS:
+        if name in overrides:
+            raise ValueError(f"set {name} with --{name}, not with -p")
+    declared = {name: _declared_parameters(read_chapter(sources[name]), name) for name in selected}
+    for key in overrides:
+        if not any(key in names for names in declared.values()):
+            raise BookBuildError(
+                f"parameter {key!r} is declared by none of the chapters {selected}; "
+                "see each chapter's parameters cell"
+            )
+
+    jobs_list = []
+    for name in selected:
+        parameters = {"profile": profile, "device": device}
+        parameters.update({k: v for k, v in overrides.items() if k in declared[name]})
+        jobs_list.append(
+            (
+                name,
+                sources[name],
+                layout.generated_notebook(name),
+                parameters,
+                layout.root,
+                kernel_name,
+                timeout,
+            )
+        )
+
+    log(f"executing {len(jobs_list)} chapter(s) with profile={profile} device={device}")
+    start = time.perf_counter()
+    runs: list[ChapterRun] = []
+    failures: list[str] = []
+    if jobs == 1 or len(jobs_list) == 1:
+        for job in jobs_list:
+            try:
+                runs.append(_execute_job(job))
+                log(f"  {job[0]}: {runs[-1].seconds:.1f} s")
+            except BookBuildError as error:
+                failures.append(str(error))
+                log(f"  {job[0]}: FAILED")
+    else:
+        import multiprocessing
+
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            futures = [(job[0], pool.submit(_execute_job, job)) for job in jobs_list]
+            for name, future in futures:
+                try:
+                    runs.append(future.result())
+                    log(f"  {name}: {runs[-1].seconds:.1f} s")
+                except BookBuildError as error:
+                    failures.append(str(error))
+                    log(f"  {name}: FAILED")
+    for run in runs:
+        for line in run.stderr:
+            log(f"  note: {run.chapter} wrote to stderr (not shown in the book): {line}")
+    log(f"executed in {time.perf_counter() - start:.1f} s")
+    if failures:
+        raise BookBuildError("\n".join(failures))
+
+    missing = [name for name in chapters if not layout.generated_notebook(name).is_file()]
+    if missing:
+        raise BookBuildError(
+            f"chapters {missing} have not been executed yet; run without --only, or with "
+            f"--only {' '.join(missing)}"
+        )
+    if not html:
+        return None
+    start = time.perf_counter()
+    index = build_html(layout)
+    log(f"built the HTML in {time.perf_counter() - start:.1f} s")
+    return index
+
+
+# ---------------------------------------------------------------------- command line
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m deepstock.tools.book",
+        description="Execute the book's chapters with papermill and build the HTML book.",
+    )
+    parser.add_argument(
+        "--profile",
+        default="quick",
+        choices=PROFILE_NAMES,
+        help="run profile (deepstock.tuning.profiles)",
+    )
+    parser.add_argument(
+        "--device", default="auto", help="'auto' (CUDA if available), 'cpu', 'cuda' or 'cuda:N'"
+    )
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        metavar="NAME",
+        help="execute only these chapters (notebooks/NAME.md); the others keep their last run",
+    )
+    parser.add_argument("--jobs", type=int, default=1, help="chapters executed in parallel")
+    parser.add_argument(
+        "-p",
+        "--parameter",
+        nargs=2,
+        action="append",
+        default=[],
+        metavar=("NAME", "VALUE"),
+        help="override a chapter parameter (value read as YAML), for example -p lead_time 2",
+    )
+    parser.add_argument("--timeout", type=float, default=None, help="seconds one cell may run")
+    parser.add_argument("--no-html", action="store_true", help="execute only, no jupyter-book")
+    parser.add_argument("--root", type=Path, default=None, help="project root (default: here)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command-line entry point; returns the exit status."""
+    args = _parser().parse_args(argv)
+    try:
+        overrides = dict(parse_override(name, value) for name, value in args.parameter)
+        index = build_book(
+            args.profile,
+            args.device,
+            only=args.only,
+            jobs=args.jobs,
+            overrides=overrides,
+            root=args.root,
+            html=not args.no_html,
+            timeout=args.timeout,
+        )
+    except (BookBuildError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    if index is not None:
+        print(f"the book is at {index}")
+        print(f"  open it with: python -m http.server -d {index.parent} and a browser")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

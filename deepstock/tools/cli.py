@@ -1,0 +1,753 @@
+"""The ``deepstock`` command line.
+
+Each subcommand lives in one ``_add_<command>(subparsers)`` function that builds its parser and
+sets ``handler`` to the function that runs it; :func:`main` parses and dispatches. To add a
+command, write ``_add_<command>`` and ``_run_<command>`` and list ``_add_<command>`` in
+:data:`_COMMANDS`. A handler returns the exit status; bad input goes through
+``parser.error`` (message on stderr, exit status 2, as argparse does for syntax errors).
+
+Commands:
+    generate: draw a dataset of settings 1-4 and write it to a folder (SPEC.md section 6).
+    benchmark: losses of the optimal benchmark policies of a setting (SPEC.md section 7).
+    bench: performance figures (simulator throughput, DP time).
+    train: train one (method, regularization) policy and print its losses.
+    tune: two-stage hyperparameter tuning of one (method, regularization) on a setting.
+    run: one of the experiments (settings, figure2, figure3, setting4, tuned, proxy,
+        proxy_full_length).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from deepstock.datasets.io import DATA_FILE, META_FILE, save_dataset
+from deepstock.datasets.synthetic import SETTINGS, STREAMS, dataset_name, make_setting
+from deepstock.datasets.catalog import default_datasets_dir
+
+__all__ = ["build_parser", "main"]
+
+
+def _positive_int(text: str) -> int:
+    value = _int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    value = _int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+
+
+def _add_stream_options(parser: argparse.ArgumentParser, *, seed_flag: str = "--seed") -> None:
+    """The dataset options every command shares: --stream, the stream's seed (``seed_flag``)
+    and setting4's --n and --horizon."""
+    parser.add_argument(
+        "--stream",
+        choices=STREAMS,
+        default="authors",
+        help="random stream of the dataset: the authors' draws or fresh ones (default: authors)",
+    )
+    parser.add_argument(
+        seed_flag,
+        type=_non_negative_int,
+        default=42,
+        help="seed of the dataset's stream (default: 42)",
+    )
+    parser.add_argument(
+        "--n", type=_positive_int, help="setting4: number of SKUs N (the paper: 5, 10, 20)"
+    )
+    parser.add_argument(
+        "--horizon",
+        type=_positive_int,
+        help="setting4: horizon H in review periods, T = (P + L) + P*H days "
+        "(the paper: 2, 8, 16, 32, 64)",
+    )
+
+
+# ---- generate --------------------------------------------------------------------------------
+
+# Options of `generate` -> the generator argument they set, and the settings they apply to.
+_GENERATE_OPTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "n": ("n_skus", ("setting4",)),
+    "horizon": ("horizon_periods", ("setting4",)),
+    "test_repeats": ("test_repeats", ("setting4",)),
+    "days": ("horizon", ("setting1", "setting2", "setting3")),
+    "train_size": ("train_size", ("setting1", "setting2", "setting3")),
+    "val_size": ("val_size", ("setting1", "setting2", "setting3")),
+    "test_size": ("test_size", ("setting1", "setting2", "setting3")),
+    "lead_time": ("lead_time", SETTINGS),
+    "review_period": ("review_period", SETTINGS),
+}
+
+
+def _add_generate(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "generate",
+        help="draw the dataset of a synthetic setting and write it to a folder",
+        description=(
+            "Draw the dataset of setting1 (INDEP), setting2 / setting3 (AR(1), 10 or 5 "
+            "training trajectories) or setting4 (IID, needs --n and --horizon) and write it as "
+            f"{DATA_FILE} and {META_FILE} (format in data/README.md). The authors' stream "
+            "reproduces the paper's trajectories draw for draw; the fresh stream draws new "
+            "ones from the same distributions."
+        ),
+    )
+    parser.add_argument("setting", choices=SETTINGS, help="which setting to draw")
+    _add_stream_options(parser)
+    parser.add_argument(
+        "--test-repeats",
+        type=_positive_int,
+        help="setting4: test trajectories per SKU (default: 100)",
+    )
+    parser.add_argument(
+        "--days", type=_positive_int, help="settings 1-3: days T per trajectory (default: 31)"
+    )
+    parser.add_argument(
+        "--train-size", type=_positive_int, help="settings 1-3: training trajectories"
+    )
+    parser.add_argument("--val-size", type=_positive_int, help="settings 1-3: validation ones")
+    parser.add_argument(
+        "--test-size", type=_positive_int, help="settings 1-3: test trajectories (default: 100)"
+    )
+    parser.add_argument(
+        "--lead-time", type=_non_negative_int, help="lead time L >= 0 in days (default: 1)"
+    )
+    parser.add_argument(
+        "--review-period",
+        type=_positive_int,
+        help="review period P >= 1 in days (default: 2)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        help="folder to write (default: data/datasets/<name>, where <name> is the setting for "
+        "the authors' default and describes the options otherwise)",
+    )
+    parser.set_defaults(handler=_run_generate, command_parser=parser)
+
+
+def _run_generate(args: argparse.Namespace) -> int:
+    parser: argparse.ArgumentParser = args.command_parser
+    overrides: dict[str, Any] = {}
+    for option, (argument, settings) in _GENERATE_OPTIONS.items():
+        value = getattr(args, option)
+        if value is None:
+            continue
+        if args.setting not in settings:
+            flag = "--" + option.replace("_", "-")
+            parser.error(f"{flag} applies to {', '.join(settings)}, not {args.setting}")
+        overrides[argument] = value
+    if args.setting == "setting4" and (args.n is None or args.horizon is None):
+        parser.error("setting4 needs --n (number of SKUs) and --horizon (review periods H)")
+
+    try:
+        dataset = make_setting(args.setting, stream=args.stream, seed=args.seed, **overrides)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.out is not None:
+        folder = args.out
+    else:
+        root = default_datasets_dir() or Path("data") / "datasets"
+        folder = root / dataset_name(args.setting, stream=args.stream, seed=args.seed, **overrides)
+    save_dataset(dataset, folder)
+    sizes = ", ".join(f"{count} {split}" for split, count in dataset.split_sizes().items())
+    print(
+        f"wrote {folder}/{DATA_FILE} and {META_FILE}: dataset {dataset.name!r}, "
+        f"{dataset.n_trajectories} trajectories ({sizes}) x {dataset.horizon} days"
+    )
+    return 0
+
+
+# ---- benchmark -------------------------------------------------------------------------------
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise argparse.ArgumentTypeError(f"must be finite, got {text!r}")
+    return value
+
+
+def _add_benchmark(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "benchmark",
+        help="losses of the optimal benchmark policies of a setting",
+        description=(
+            "Simulate the benchmark policies of a synthetic setting (SPEC.md section 7) on its "
+            "training, validation and test trajectories and print their losses. setting1: the "
+            "exact DP base-stock policy with the true demand distributions (dp_true) and with "
+            "the training trajectories' empirical frequencies (dp_empirical, the authors' "
+            "benchmark); setting4: the critical-fractile base stock (needs --n and --horizon). "
+            "setting2 / setting3 (AR(1)) have no closed-form benchmark: it is DS trained on the "
+            "test trajectories, computed by the experiments (deepstock run)."
+        ),
+    )
+    parser.add_argument("setting", choices=SETTINGS, help="which setting")
+    _add_stream_options(parser)
+    parser.add_argument(
+        "--z",
+        type=_finite_float,
+        help="setting4: normal quantile of the critical fractile (default: the exact quantile "
+        "of b/(b+h), 1.28155; the authors used 1.282)",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print a JSON list with one object per benchmark policy instead of a table",
+    )
+    parser.set_defaults(handler=_run_benchmark, command_parser=parser)
+
+
+def _run_benchmark(args: argparse.Namespace) -> int:
+    from deepstock.model.optimal import benchmark_losses
+
+    parser: argparse.ArgumentParser = args.command_parser
+    overrides: dict[str, Any] = {}
+    if args.setting == "proxy":
+        from deepstock.datasets.proxy import experiment_proxy
+
+        if args.n is not None or args.horizon is not None:
+            parser.error("--n and --horizon apply to setting4, not the proxy")
+        # the proxy of the book's comparison (deepstock.datasets.proxy.experiment_proxy); its stream
+        # is its own, so --stream and --data-seed do not apply
+        return experiment_proxy()
+    if args.setting == "setting4":
+        if args.n is None or args.horizon is None:
+            parser.error("setting4 needs --n (number of SKUs) and --horizon (review periods H)")
+        overrides = {"n_skus": args.n, "horizon_periods": args.horizon}
+    else:
+        for flag, value in (("--n", args.n), ("--horizon", args.horizon), ("--z", args.z)):
+            if value is not None:
+                parser.error(f"{flag} applies to setting4, not {args.setting}")
+    try:
+        dataset = make_setting(args.setting, stream=args.stream, seed=args.seed, **overrides)
+        results = benchmark_losses(dataset, z=args.z)
+    except ValueError as error:
+        parser.error(str(error))
+
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    if not results:
+        print(
+            f"{dataset.name}: no closed-form benchmark for the AR(1) settings; the benchmark is "
+            "DS trained on the test trajectories, computed by the experiments (deepstock run)."
+        )
+        return 0
+    print(f"benchmark losses on {dataset.name} (mean per-day loss per trajectory)")
+    print(f"{'policy':<20}{'train':>10}{'val':>10}{'test':>10}  notes")
+    for row in results:
+        notes = []
+        if "expected_loss" in row:
+            notes.append(f"DP expected loss {row['expected_loss']:.4f}")
+        if "z" in row:
+            notes.append(f"z = {row['z']:.5f}")
+        print(
+            f"{row['policy']:<20}{row['train_loss']:>10.4f}{row['val_loss']:>10.4f}"
+            f"{row['test_loss']:>10.4f}  {'; '.join(notes)}"
+        )
+    return 0
+
+
+# ---- bench ------------------------------------------------------------------------------------
+
+
+def _add_bench(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "bench",
+        help="measure the simulator's throughput and the setting-1 DP's time",
+        description=(
+            "Measure the batched simulator in its no-grad and differentiable modes "
+            "(trajectory-days per second, setting-1-like demand) and the wall time of the exact "
+            "setting-1 DP. Figures depend on the machine and its load: they are reported, "
+            "not checked."
+        ),
+    )
+    parser.add_argument(
+        "--batches",
+        type=_positive_int,
+        nargs="+",
+        default=[1, 10_000],
+        help="batch sizes (trajectories per rollout) to measure (default: 1 10000)",
+    )
+    parser.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
+    parser.add_argument(
+        "--min-seconds", type=float, default=1.0, help="measure each case this long (default: 1)"
+    )
+    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.set_defaults(handler=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from deepstock.tools.perf import dp_timing, simulator_throughput
+
+    try:
+        simulator = [
+            simulator_throughput(
+                batch,
+                differentiable=differentiable,
+                device=args.device,
+                min_seconds=args.min_seconds,
+            )
+            for differentiable in (False, True)
+            for batch in args.batches
+        ]
+    except ValueError as error:
+        print(f"deepstock bench: error: {error}", file=sys.stderr)
+        return 2
+    report = {"simulator": simulator, "dp": dp_timing()}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for row in simulator:
+        print(
+            f"simulator {row['mode']:>24}  batch {row['batch']:>6}  "
+            f"{row['trajectory_days_per_s']:>14,.0f} trajectory-days/s"
+        )
+    for name, seconds in report["dp"].items():
+        print(f"{name:<34} {1e3 * seconds:.2f} ms")
+    return 0
+
+
+# ---- train ------------------------------------------------------------------------------------
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    import yaml
+
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.strip(), yaml.safe_load(value)
+    except yaml.YAMLError as error:
+        raise argparse.ArgumentTypeError(f"cannot parse the value of {key!r}: {error}") from None
+
+
+def _add_setting_options(parser: argparse.ArgumentParser) -> None:
+    """--setting, --stream, --seed of the data and setting4's --n and --horizon."""
+    parser.add_argument(
+        "--setting",
+        choices=(*SETTINGS, "proxy"),
+        required=True,
+        help="which setting, or 'proxy' (the Tmall-like proxy of the book's comparison)",
+    )
+    # --seed is the training seed in these commands; the data's seed is --data-seed
+    _add_stream_options(parser, seed_flag="--data-seed")
+
+
+def _setting_dataset(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
+    from deepstock.datasets.catalog import load_setting
+
+    overrides: dict[str, Any] = {}
+    if args.setting == "proxy":
+        from deepstock.datasets.proxy import experiment_proxy
+
+        if args.n is not None or args.horizon is not None:
+            parser.error("--n and --horizon apply to setting4, not the proxy")
+        # the proxy of the book's comparison (deepstock.datasets.proxy.experiment_proxy); its stream
+        # is its own, so --stream and --data-seed do not apply
+        return experiment_proxy()
+    if args.setting == "setting4":
+        if args.n is None or args.horizon is None:
+            parser.error("setting4 needs --n (number of SKUs) and --horizon (review periods H)")
+        overrides = {"n_skus": args.n, "horizon_periods": args.horizon}
+    elif args.n is not None or args.horizon is not None:
+        parser.error(f"--n and --horizon apply to setting4, not {args.setting}")
+    try:
+        return load_setting(args.setting, stream=args.stream, seed=args.data_seed, **overrides)
+    except ValueError as error:
+        parser.error(str(error))
+
+
+def _loss_name(dataset: Any) -> str:
+    """What a dataset's loss is called in printed lines: ``loss``, or ``J`` on the proxy."""
+    return "J" if dataset.objective == "tmall" else "loss"
+
+
+def _add_train(subparsers: Any) -> None:
+    from deepstock.methods.train import METHODS
+    from deepstock.model.regularizations import REGULARIZATIONS
+
+    parser = subparsers.add_parser(
+        "train",
+        help="train one policy (method x regularization) and print its losses",
+        description=(
+            "Train one policy with DDPG, PPO or DS and a regularization on a setting's training "
+            "trajectories, keep the best validation policy and print its validation and test "
+            "losses (and the gap to the setting's benchmark where it has a closed form). The "
+            "configuration starts from the paper's tuned setting-1 configuration of the pair; "
+            "--config FILE (YAML) and --set KEY=VALUE override it."
+        ),
+    )
+    _add_setting_options(parser)
+    parser.add_argument("--method", choices=sorted(METHODS), required=True, help="DRL method")
+    parser.add_argument(
+        "--reg", choices=sorted(REGULARIZATIONS), required=True, help="regularization"
+    )
+    parser.add_argument("--config", type=Path, help="YAML file of configuration overrides")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one configuration key (repeatable), e.g. --set total_steps=20000",
+    )
+    parser.add_argument("--seed", type=_non_negative_int, default=0, help="training seed")
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA when available), cpu or cuda (default: auto)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.set_defaults(handler=_run_train, command_parser=parser)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from deepstock.methods.train import load_config_file, train
+    from deepstock.model.optimal import benchmark_losses
+
+    parser: argparse.ArgumentParser = args.command_parser
+    dataset = _setting_dataset(args, parser)
+    try:
+        config = load_config_file(args.config) if args.config is not None else {}
+        config.update(dict(args.overrides))
+        result = train(
+            args.method,
+            args.reg,
+            dataset,
+            config,
+            seed=args.seed,
+            device=args.device,
+            progress=not args.no_progress and not args.json,
+        )
+    except ValueError as error:
+        parser.error(str(error))
+    benchmarks = benchmark_losses(dataset)
+    reference = benchmarks[0] if benchmarks else None
+    summary = result.summary()
+    if reference is not None:
+        summary["benchmark"] = {
+            "policy": reference["policy"],
+            "val_loss": reference["val_loss"],
+            "test_loss": reference["test_loss"],
+            "val_gap_pct": 100 * (result.val_loss / reference["val_loss"] - 1),
+            "test_gap_pct": 100 * (result.test_loss / reference["test_loss"] - 1),
+        }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(
+        f"{args.method} / {args.reg} on {dataset.name}, seed {args.seed}, "
+        f"device {result.device}: {result.wall_time_s:.1f} s"
+    )
+    for split in ("train", "val", "test"):
+        metrics = {"train": result.train_metrics, "val": result.val_metrics}.get(
+            split, result.test_metrics
+        )
+        line = f"  {split:<5} {_loss_name(dataset)} {metrics['loss']:.4f}"
+        if reference is not None and split != "train":
+            gap = summary["benchmark"][f"{split}_gap_pct"]
+            line += f"  gap {gap:+.2f}% vs {reference['policy']} ({reference[f'{split}_loss']:.4f})"
+        print(line)
+    return 0
+
+
+# ---- tune -------------------------------------------------------------------------------------
+
+
+def _add_tune(subparsers: Any) -> None:
+    from deepstock.methods.train import METHODS
+    from deepstock.model.regularizations import REGULARIZATIONS
+    from deepstock.tuning.profiles import PROFILES
+
+    parser = subparsers.add_parser(
+        "tune",
+        help="tune one (method, regularization) on a setting, the paper's two-stage way",
+        description=(
+            "Stage 1: TPE proposes configurations from the paper's search space, each trained "
+            "once and scored by its validation loss. Stage 2: the best ones are re-trained with "
+            "several seeds; the winner has the best median validation loss. Repeated and "
+            "averaged. The budget comes from --profile (smoke, quick, paper) and the options "
+            "below. Every finished run is stored under --results; a second run (or a run "
+            "resumed after an interruption) computes only what is missing. Workers on several "
+            "machines share one tuning through a database --storage URL."
+        ),
+    )
+    _add_setting_options(parser)
+    parser.add_argument("--method", choices=sorted(METHODS), required=True, help="DRL method")
+    parser.add_argument(
+        "--reg",
+        choices=sorted(REGULARIZATIONS),
+        required=True,
+        help="regularization (coeff and both need the proxy's demand features)",
+    )
+    parser.add_argument(
+        "--profile", choices=sorted(PROFILES), default="quick", help="budget (default: quick)"
+    )
+    parser.add_argument("--trials", type=_positive_int, help="stage-1 trials (profile's)")
+    parser.add_argument("--top-k", type=_positive_int, help="configurations re-run in stage 2")
+    parser.add_argument("--seeds", type=_positive_int, help="seeds per stage-2 configuration")
+    parser.add_argument("--repeats", type=_positive_int, help="repeats of the whole procedure")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        type=_key_value,
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="fix one configuration key of every run (repeatable), e.g. --set total_steps=5000",
+    )
+    parser.add_argument(
+        "--storage",
+        help=(
+            "Optuna storage: a database URL (sqlite:///file.db, postgresql://user@host:port/db) "
+            "shared by every worker, or 'memory'; default: an SQLite file under data/optuna/"
+        ),
+    )
+    parser.add_argument(
+        "--workers", type=_positive_int, default=1, help="local worker processes (default: 1)"
+    )
+    parser.add_argument(
+        "--results", type=Path, help="result store folder (default: data/results/PROFILE)"
+    )
+    parser.add_argument(
+        "--strict", action="store_true", help="reuse stored runs only if made by the same code"
+    )
+    parser.add_argument("--seed", type=_non_negative_int, default=0, help="base seed")
+    parser.add_argument(
+        "--device",
+        default="cpu",
+        help="torch device of every run: cpu, cuda or auto (default: cpu)",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.set_defaults(handler=_run_tune, command_parser=parser)
+
+
+def _run_tune(args: argparse.Namespace) -> int:
+    from deepstock.model.optimal import benchmark_losses
+    from deepstock.results.store import ResultStore
+    from deepstock.tuning.procedure import tune_setting
+
+    parser: argparse.ArgumentParser = args.command_parser
+    dataset = _setting_dataset(args, parser)
+    try:
+        if args.results is not None:
+            store = ResultStore(args.results, strict=args.strict)
+        else:
+            store = ResultStore.for_profile(args.profile, strict=args.strict)
+        result = tune_setting(
+            args.setting,
+            args.method,
+            args.reg,
+            profile=args.profile,
+            store=store,
+            storage=args.storage,
+            workers=args.workers,
+            device=args.device,
+            seed=args.seed,
+            progress=not args.no_progress and not args.json,
+            dataset=dataset,
+            n_skus=args.n,
+            horizon_periods=args.horizon,
+            n_trials=args.trials,
+            top_k=args.top_k,
+            n_seeds=args.seeds,
+            repeats=args.repeats,
+            training={args.method: dict(args.overrides)} if args.overrides else None,
+        )
+    except ValueError as error:
+        parser.error(str(error))
+    output = result.to_dict()
+    benchmarks = benchmark_losses(dataset)
+    reference = benchmarks[0] if benchmarks else None
+    summary = output["summary"]
+    if reference is not None:
+        output["benchmark"] = {
+            "policy": reference["policy"],
+            "val_loss": reference["val_loss"],
+            "test_loss": reference["test_loss"],
+            "val_gap_pct": 100 * (summary["val_loss"] / reference["val_loss"] - 1),
+            "test_gap_pct": 100 * (summary["test_loss"] / reference["test_loss"] - 1),
+        }
+    if args.json:
+        print(json.dumps(output, indent=2))
+        return 0
+    plan = output["plan"]
+    print(
+        f"{args.method} / {args.reg} on {dataset.name}, profile {args.profile}: "
+        f"{plan['n_trials']} trials, top {plan['top_k']} x {plan['n_seeds']} seeds, "
+        f"{plan['repeats']} repeat(s)"
+    )
+    for winner in output["winners"]:
+        print(
+            f"  repeat {winner['repeat']}: winner trial {winner['trial_number']}  "
+            f"val {winner['val_loss']:.4f}  test {winner['test_loss']:.4f} (medians over seeds)"
+        )
+    line = f"  mean  val {summary['val_loss']:.4f}  test {summary['test_loss']:.4f}"
+    if dataset.objective == "tmall":
+        line += " (J)"
+    if reference is not None:
+        bench = output["benchmark"]
+        line += (
+            f"  gap {bench['val_gap_pct']:+.2f}% / {bench['test_gap_pct']:+.2f}% "
+            f"vs {reference['policy']}"
+        )
+    print(line)
+    return 0
+
+
+# ---- run --------------------------------------------------------------------------------------
+
+
+def _add_run(subparsers: Any) -> None:
+    from deepstock.paper.experiments import EXPERIMENTS
+    from deepstock.tuning.profiles import PROFILES
+
+    parser = subparsers.add_parser(
+        "run",
+        help="run (or read back) one of the paper's synthetic experiments",
+        description=(
+            "Run an experiment of the paper at a budget: settings (settings 1-3, Figure 1 and "
+            "Tables 6-8), figure2 (setting-1 tuning curves), figure3 (DDPG critic loss and "
+            "buffer states), setting4 (DS Base over N x H, Figure 4 and Table 9), tuned (the "
+            "published setting-1 configurations at full length), proxy (the Tmall-like proxy: "
+            "3 methods x 4 regularizations tuned on J, Table 1's layout), proxy_full_length (its "
+            "best pairs at the paper's training length). Every "
+            "training run is stored in the result store the moment it finishes; re-running "
+            "reads what is stored and computes only what is missing, so an interrupted run "
+            "resumes."
+        ),
+    )
+    parser.add_argument("experiment", choices=sorted(EXPERIMENTS), help="which experiment")
+    parser.add_argument(
+        "--profile", choices=sorted(PROFILES), default="quick", help="budget (default: quick)"
+    )
+    parser.add_argument("--trials", type=_positive_int, help="stage-1 trials (profile's)")
+    parser.add_argument("--top-k", type=_positive_int, help="configurations re-run in stage 2")
+    parser.add_argument("--seeds", type=_positive_int, help="seeds per stage-2 configuration")
+    parser.add_argument("--repeats", type=_positive_int, help="repeats of the whole procedure")
+    parser.add_argument(
+        "--device", default="cpu", help="torch device of every run: cpu, cuda or auto"
+    )
+    parser.add_argument(
+        "--workers", type=_positive_int, default=1, help="local worker processes per tuning"
+    )
+    parser.add_argument(
+        "--storage", help="Optuna storage URL shared by workers (default: SQLite in data/optuna)"
+    )
+    parser.add_argument(
+        "--results", type=Path, help="result store folder (default: data/results/PROFILE)"
+    )
+    parser.add_argument("--seed", type=_non_negative_int, default=0, help="base seed")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--json", action="store_true", help="print the tables as JSON")
+    parser.set_defaults(handler=_run_run, command_parser=parser)
+
+
+def _run_run(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from deepstock.paper.experiments import ExperimentContext, run_experiment
+    from deepstock.results.store import ResultStore
+    from deepstock.tuning.profiles import resolve_profile
+
+    parser: argparse.ArgumentParser = args.command_parser
+    try:
+        profile = resolve_profile(
+            args.profile,
+            n_trials=args.trials,
+            top_k=args.top_k,
+            n_seeds=args.seeds,
+            repeats=args.repeats,
+        )
+        context = ExperimentContext(
+            profile=profile,
+            device=args.device,
+            workers=args.workers,
+            storage=args.storage,
+            store=ResultStore(args.results) if args.results else None,
+            seed=args.seed,
+            progress=not args.no_progress and not args.json,
+        )
+        tables = run_experiment(args.experiment, context)
+    except ValueError as error:
+        parser.error(str(error))
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    name: json.loads(table.to_json(orient="records"))
+                    for name, table in tables.items()
+                },
+                indent=2,
+            )
+        )
+        return 0
+    with pd.option_context("display.width", 160, "display.max_columns", 20, "display.precision", 4):
+        for name, table in tables.items():
+            if len(table) > 40:
+                print(f"{name}: {len(table)} rows (use --json for all)")
+                continue
+            print(f"{name}:")
+            print(table.to_string(index=False))
+            print()
+    return 0
+
+
+# ---- dispatch --------------------------------------------------------------------------------
+
+_COMMANDS: tuple[Callable[[Any], None], ...] = (
+    _add_generate,
+    _add_benchmark,
+    _add_bench,
+    _add_train,
+    _add_tune,
+    _add_run,
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``deepstock`` parser with every subcommand of :data:`_COMMANDS`."""
+    parser = argparse.ArgumentParser(
+        prog="deepstock",
+        description="DeepStock companion: datasets, training and experiments of the paper.",
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for add_command in _COMMANDS:
+        add_command(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line with ``argv`` (default: ``sys.argv[1:]``); returns the exit status.
+
+    Bad input raises ``SystemExit(2)`` with a message on stderr, as argparse does.
+    """
+    parser = build_parser()
+    args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
+    return int(args.handler(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
