@@ -351,8 +351,8 @@ def check_sensitivity(solution: Any, *, report: list[str] | None = None) -> list
     """Check exercise (a): ``variant`` builds the right datasets and ``protection_levels``
     gives the DP's optimal levels (within one unit) on every case of
     :data:`SENSITIVITY_CASES`. Returns what was verified; raises :class:`AssignmentFeedback`."""
-    from deepstock.model.dataset import InventoryDataset
     from deepstock.datasets.synthetic import make_setting
+    from deepstock.model.dataset import InventoryDataset
     from deepstock.model.optimal import dp_base_stock_solution
 
     done = [] if report is None else report  # filled as the checks pass
@@ -834,8 +834,8 @@ def _skewness(values: np.ndarray) -> float:
 def _check_lognormal_dataset(
     dataset: Any, n_skus: int, horizon_periods: int, *, check_skew: bool
 ) -> str:
-    from deepstock.model.dataset import InventoryDataset
     from deepstock.datasets.synthetic import iid_demand_days
+    from deepstock.model.dataset import InventoryDataset
 
     what = f"lognormal_dataset({n_skus}, {horizon_periods})"
     if not isinstance(dataset, InventoryDataset):

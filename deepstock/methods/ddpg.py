@@ -73,7 +73,6 @@ from stable_baselines3.common.noise import (
 )
 
 from deepstock.core.checks import check_int, check_number
-from deepstock.model.dataset import InventoryDataset
 from deepstock.methods.common import (
     TrainResult,
     evaluate_policy,
@@ -86,6 +85,7 @@ from deepstock.methods.sb3_common import (
     check_net_arch,
     linear_schedule,
 )
+from deepstock.model.dataset import InventoryDataset
 from deepstock.model.regularizations import get_regularization
 from deepstock.model.simulator import resolve_device
 

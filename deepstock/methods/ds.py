@@ -60,7 +60,6 @@ import torch
 from torch import Tensor, nn
 
 from deepstock.core.checks import check_int, check_number, is_integer
-from deepstock.model.dataset import InventoryDataset
 from deepstock.methods.common import (
     CurvePoint,
     TrainResult,
@@ -68,6 +67,7 @@ from deepstock.methods.common import (
     seed_everything,
     settings_from_mapping,
 )
+from deepstock.model.dataset import InventoryDataset
 from deepstock.model.regularizations import (
     NetworkPolicy,
     Regularization,

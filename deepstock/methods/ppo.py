@@ -61,7 +61,6 @@ import torch
 from stable_baselines3 import PPO
 
 from deepstock.core.checks import check_choice, check_int, check_number
-from deepstock.model.dataset import InventoryDataset
 from deepstock.methods.common import (
     TrainResult,
     evaluate_policy,
@@ -74,6 +73,7 @@ from deepstock.methods.sb3_common import (
     check_net_arch,
     linear_schedule,
 )
+from deepstock.model.dataset import InventoryDataset
 from deepstock.model.regularizations import get_regularization
 from deepstock.model.simulator import resolve_device
 

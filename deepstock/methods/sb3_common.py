@@ -25,9 +25,9 @@ from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
 from deepstock.core.checks import is_integer
-from deepstock.model.dataset import InventoryDataset
-from deepstock.methods.envs import ActorPolicy, InventoryVecEnv
 from deepstock.methods.common import CurvePoint
+from deepstock.methods.envs import ActorPolicy, InventoryVecEnv
+from deepstock.model.dataset import InventoryDataset
 from deepstock.model.simulator import InventorySimulator
 
 __all__ = [

@@ -44,8 +44,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from deepstock.model.dataset import InventoryDataset
 from deepstock.datasets.catalog import load_setting
+from deepstock.model.dataset import InventoryDataset
 from deepstock.paper.reported import METHOD_PAIRS
 from deepstock.results.store import ResultStore, cached_train, default_results_dir
 from deepstock.tuning.profiles import Profile, resolve_profile
@@ -546,7 +546,6 @@ def dataset_for_record(record: dict[str, Any]) -> InventoryDataset:
     ``-val-only``/``-test-only`` variants (:func:`dataset_on_split`). The rebuilt dataset's
     fingerprint must equal the recorded one.
     """
-    from deepstock.datasets.proxy import experiment_proxy
     from deepstock.results.store import dataset_fingerprint
 
     name = str(record["dataset"]["name"])
@@ -559,7 +558,7 @@ def dataset_for_record(record: dict[str, Any]) -> InventoryDataset:
     if cell is not None:
         dataset = load_setting("setting4", n_skus=int(cell[1]), horizon_periods=int(cell[2]))
     elif base == "tmall-proxy":
-        dataset = experiment_proxy()
+        dataset = load_setting("proxy")
     else:
         dataset = load_setting(base)
     if split is not None:
@@ -677,9 +676,9 @@ def proxy_comparison(
         ``stage`` = ``"search"`` or ``"confirm"``, ``seed``, ``key``, ``wall_time_s`` and the
         ``val_``/``test_`` metrics as in ``results``).
     """
-    from deepstock.datasets.proxy import experiment_proxy, incumbent_metrics
+    from deepstock.datasets.proxy import incumbent_metrics
 
-    dataset = experiment_proxy() if dataset is None else dataset
+    dataset = load_setting("proxy") if dataset is None else dataset
     if dataset.objective != "tmall":
         raise ValueError(
             f"dataset {dataset.name!r} has objective {dataset.objective!r}; the proxy "
@@ -793,13 +792,13 @@ def proxy_full_length(
     """
     import json
 
-    from deepstock.datasets.proxy import experiment_proxy, incumbent_metrics
+    from deepstock.datasets.proxy import incumbent_metrics
     from deepstock.tuning.spaces import search_space
 
     profile = context.resolved_profile
     if full_length is None:
         full_length = profile.name != "smoke"
-    dataset = experiment_proxy() if dataset is None else dataset
+    dataset = load_setting("proxy") if dataset is None else dataset
     incumbent = float(incumbent_metrics(dataset).loc["test", "objective"])
     rows, tuned = [], {}
     for method, regularization in pairs:

@@ -62,8 +62,8 @@ import numpy as np
 import pandas as pd
 
 from deepstock.core.files import atomic_write, data_dir
-from deepstock.model.dataset import InventoryDataset
 from deepstock.methods.train import resolve_config
+from deepstock.model.dataset import InventoryDataset
 
 __all__ = [
     "FORMAT_VERSION",

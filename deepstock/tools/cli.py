@@ -25,9 +25,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from deepstock.datasets.catalog import default_datasets_dir
 from deepstock.datasets.io import DATA_FILE, META_FILE, save_dataset
 from deepstock.datasets.synthetic import SETTINGS, STREAMS, dataset_name, make_setting
-from deepstock.datasets.catalog import default_datasets_dir
 
 __all__ = ["build_parser", "main"]
 
@@ -65,8 +65,8 @@ def _add_stream_options(parser: argparse.ArgumentParser, *, seed_flag: str = "--
     parser.add_argument(
         seed_flag,
         type=_non_negative_int,
-        default=42,
-        help="seed of the dataset's stream (default: 42)",
+        default=None,
+        help="seed of the dataset's stream (default: 42, the authors'; the proxy: 0)",
     )
     parser.add_argument(
         "--n", type=_positive_int, help="setting4: number of SKUs N (the paper: 5, 10, 20)"
@@ -156,14 +156,15 @@ def _run_generate(args: argparse.Namespace) -> int:
         parser.error("setting4 needs --n (number of SKUs) and --horizon (review periods H)")
 
     try:
-        dataset = make_setting(args.setting, stream=args.stream, seed=args.seed, **overrides)
+        seed = 42 if args.seed is None else args.seed
+        dataset = make_setting(args.setting, stream=args.stream, seed=seed, **overrides)
     except ValueError as error:
         parser.error(str(error))
     if args.out is not None:
         folder = args.out
     else:
         root = default_datasets_dir() or Path("data") / "datasets"
-        folder = root / dataset_name(args.setting, stream=args.stream, seed=args.seed, **overrides)
+        folder = root / dataset_name(args.setting, stream=args.stream, seed=seed, **overrides)
     save_dataset(dataset, folder)
     sizes = ", ".join(f"{count} {split}" for split, count in dataset.split_sizes().items())
     print(
@@ -217,18 +218,11 @@ def _add_benchmark(subparsers: Any) -> None:
 
 
 def _run_benchmark(args: argparse.Namespace) -> int:
+    from deepstock.datasets.catalog import load_setting
     from deepstock.model.optimal import benchmark_losses
 
     parser: argparse.ArgumentParser = args.command_parser
     overrides: dict[str, Any] = {}
-    if args.setting == "proxy":
-        from deepstock.datasets.proxy import experiment_proxy
-
-        if args.n is not None or args.horizon is not None:
-            parser.error("--n and --horizon apply to setting4, not the proxy")
-        # the proxy of the book's comparison (deepstock.datasets.proxy.experiment_proxy); its stream
-        # is its own, so --stream and --data-seed do not apply
-        return experiment_proxy()
     if args.setting == "setting4":
         if args.n is None or args.horizon is None:
             parser.error("setting4 needs --n (number of SKUs) and --horizon (review periods H)")
@@ -238,7 +232,7 @@ def _run_benchmark(args: argparse.Namespace) -> int:
             if value is not None:
                 parser.error(f"{flag} applies to setting4, not {args.setting}")
     try:
-        dataset = make_setting(args.setting, stream=args.stream, seed=args.seed, **overrides)
+        dataset = load_setting(args.setting, stream=args.stream, seed=args.seed, **overrides)
         results = benchmark_losses(dataset, z=args.z)
     except ValueError as error:
         parser.error(str(error))
@@ -358,14 +352,6 @@ def _setting_dataset(args: argparse.Namespace, parser: argparse.ArgumentParser) 
     from deepstock.datasets.catalog import load_setting
 
     overrides: dict[str, Any] = {}
-    if args.setting == "proxy":
-        from deepstock.datasets.proxy import experiment_proxy
-
-        if args.n is not None or args.horizon is not None:
-            parser.error("--n and --horizon apply to setting4, not the proxy")
-        # the proxy of the book's comparison (deepstock.datasets.proxy.experiment_proxy); its stream
-        # is its own, so --stream and --data-seed do not apply
-        return experiment_proxy()
     if args.setting == "setting4":
         if args.n is None or args.horizon is None:
             parser.error("setting4 needs --n (number of SKUs) and --horizon (review periods H)")

@@ -77,6 +77,7 @@ import numpy as np
 import pandas as pd
 
 from deepstock.core.files import data_dir
+from deepstock.datasets.catalog import load_setting
 from deepstock.model.dataset import InventoryDataset
 from deepstock.results.store import ResultStore, cached_train, canonical_json, dataset_fingerprint
 from deepstock.tuning.profiles import Profile, resolve_profile
@@ -1285,7 +1286,7 @@ def tune_setting(
         seed: base seed of samplers and runs.
         progress: show a progress bar.
         dataset: the trajectories (default: :func:`deepstock.datasets.load_setting`, or
-            :func:`deepstock.datasets.proxy.experiment_proxy` for ``"proxy"``).
+            the committed proxy for ``"proxy"``).
         n_skus, horizon_periods: ``N`` and ``H`` of setting 4 (required there only).
         train_fn: training function (tests).
 
@@ -1294,13 +1295,7 @@ def tune_setting(
     options = _check_setting_options(setting, n_skus, horizon_periods)
     search_space(method, regularization, setting)  # method/regularization/setting checks
     resolved = resolve_profile(profile, **profile_overrides)
-    if dataset is None and setting == "proxy":
-        from deepstock.datasets.proxy import experiment_proxy
-
-        dataset = experiment_proxy()
-    elif dataset is None:
-        from deepstock.datasets.catalog import load_setting
-
+    if dataset is None:
         dataset = load_setting(setting, **options)
     objective = TrainingObjective(
         method=method,
