@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
-from deepstock.model.dataset import InventoryDataset
 from deepstock.datasets.synthetic import make_setting
-from deepstock.results.store import ResultStore
 from deepstock.methods.common import CurvePoint
 from deepstock.methods.train import TrainResult
+from deepstock.model.dataset import InventoryDataset
+from deepstock.results.store import ResultStore
 
 
 @pytest.fixture(scope="session")

@@ -240,8 +240,8 @@ def _warmup_cost(dataset) -> np.ndarray:
 
 def test_reference_simulation_equals_the_simulator() -> None:
     from deepstock.course.assignments import _benchmark_cases, _reference_base_stock_loss
+    from deepstock.model.heuristics import StationaryBaseStock
     from deepstock.model.optimal import critical_fractile_levels
-    from deepstock.model.regularizations import StationaryBaseStock
     from deepstock.model.simulator import simulate
 
     for _, dataset in _benchmark_cases():
@@ -291,10 +291,10 @@ def test_regularization_feedback_on_wrong_answers() -> None:
 
 
 def test_compare_regularizations_trains_plug_ins_through_the_store(tmp_path: Path) -> None:
-    from deepstock.paper.experiments import ExperimentContext
     from deepstock.model.regularizations import REGULARIZATIONS
-    from deepstock.tuning.profiles import resolve_profile
+    from deepstock.paper.experiments import ExperimentContext
     from deepstock.results.store import ResultStore
+    from deepstock.tuning.profiles import resolve_profile
 
     check_regularization(_solution("regularization"), train=False)
     REGULARIZATIONS.pop("pout", None)
@@ -357,11 +357,11 @@ def test_overfitting_feedback_on_wrong_answers() -> None:
 
 
 def test_overfitting_table_on_setting4(tmp_path: Path) -> None:
-    from deepstock.model.optimal import critical_fractile_levels
     from deepstock.datasets.synthetic import make_setting
+    from deepstock.model.optimal import critical_fractile_levels
     from deepstock.paper.experiments import ExperimentContext
-    from deepstock.tuning.profiles import resolve_profile
     from deepstock.results.store import ResultStore
+    from deepstock.tuning.profiles import resolve_profile
 
     context = ExperimentContext(
         profile=resolve_profile("smoke", training={"ds": {"epochs": 2}}),

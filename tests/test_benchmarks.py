@@ -9,6 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from deepstock.datasets.synthetic import make_setting
+from deepstock.model.dataset import InventoryDataset
+from deepstock.model.heuristics import TimeDependentBaseStock
 from deepstock.model.optimal import (
     AUTHORS_Z,
     benchmark_losses,
@@ -19,11 +22,8 @@ from deepstock.model.optimal import (
     solve_base_stock_dp,
     uniform_demand_pmf,
 )
-from deepstock.tools.cli import main
-from deepstock.model.dataset import InventoryDataset
-from deepstock.datasets.synthetic import make_setting
-from deepstock.model.regularizations import TimeDependentBaseStock
 from deepstock.model.simulator import simulate
+from deepstock.tools.cli import main
 
 
 def tiny_dataset(

@@ -11,9 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from deepstock.tools import cli
 from deepstock.datasets.io import DATA_FILE, META_FILE, load_dataset
 from deepstock.datasets.synthetic import make_setting
+from deepstock.tools import cli
 
 REPO_DATASETS = Path(__file__).resolve().parent.parent / "data" / "datasets"
 

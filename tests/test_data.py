@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deepstock.model.dataset import CORE_COLUMNS, SPLITS, InventoryDataset
+from deepstock.datasets.catalog import default_datasets_dir, load_setting
 from deepstock.datasets.io import DATA_FILE, META_FILE, load_dataset, save_dataset
 from deepstock.datasets.synthetic import (
     dataset_name,
@@ -22,7 +22,7 @@ from deepstock.datasets.synthetic import (
     iid_demand_days,
     make_setting,
 )
-from deepstock.datasets.catalog import default_datasets_dir, load_setting
+from deepstock.model.dataset import CORE_COLUMNS, SPLITS, InventoryDataset
 
 FIXTURES = Path(__file__).parent / "fixtures"
 REPO_DATASETS = Path(__file__).resolve().parent.parent / "data" / "datasets"

@@ -10,9 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from deepstock.methods import ds as ds_module
-from deepstock.model.dataset import InventoryDataset
 from deepstock.datasets.catalog import load_setting
+from deepstock.methods import ds as ds_module
 from deepstock.methods.ds import (
     DSConfig,
     evaluate_loss,
@@ -22,9 +21,10 @@ from deepstock.methods.ds import (
     train_ds_on_split,
     train_one_epoch,
 )
+from deepstock.methods.train import config_from_mapping, default_config, train
+from deepstock.model.dataset import InventoryDataset
 from deepstock.model.regularizations import NetworkPolicy
 from deepstock.model.simulator import InventorySimulator
-from deepstock.methods.train import config_from_mapping, default_config, train
 
 #: A few epochs, no early stop: the smoke-test settings.
 FAST = {"epochs": 3, "patience": 100, "batch_size": 2, "hidden_layers": [8, 8]}

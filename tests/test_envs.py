@@ -12,8 +12,14 @@ from gymnasium.utils.env_checker import check_env as gymnasium_check_env
 from rl_helpers import make_dataset
 from stable_baselines3.common.env_checker import check_env as sb3_check_env
 
-from deepstock.methods.envs import ActionMap, ActorPolicy, InventoryEnv, InventoryVecEnv, run_episodes
-from deepstock.model.regularizations import ConstantOrder, StationaryBaseStock
+from deepstock.methods.envs import (
+    ActionMap,
+    ActorPolicy,
+    InventoryEnv,
+    InventoryVecEnv,
+    run_episodes,
+)
+from deepstock.model.heuristics import ConstantOrder, StationaryBaseStock
 from deepstock.model.simulator import InventorySimulator
 
 #: Datasets covering backlog, lost sales, L = 0, per-trajectory P and L, per-day lead times.

@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from deepstock.model.optimal import benchmark_losses
 from deepstock.datasets.catalog import load_setting
+from deepstock.model.optimal import benchmark_losses
+from deepstock.model.regularizations import BUILTIN_REGULARIZATIONS
 from deepstock.paper.experiments import (
     ExperimentContext,
     dataset_on_split,
@@ -18,7 +19,6 @@ from deepstock.paper.experiments import (
     settings_comparison,
     trials_to_beat_ds,
 )
-from deepstock.model.regularizations import BUILTIN_REGULARIZATIONS
 from deepstock.results.store import ResultStore
 
 
@@ -91,7 +91,11 @@ def test_settings_comparison_smoke_gaps(smoke_context):
 
 
 def test_settings_comparison_takes_a_plug_in_regularization(smoke_context):
-    from deepstock.model.regularizations import REGULARIZATIONS, BaseStockRegularization, register_regularization
+    from deepstock.model.regularizations import (
+        REGULARIZATIONS,
+        BaseStockRegularization,
+        register_regularization,
+    )
 
     class HalfBase(BaseStockRegularization):
         """Base stock on half the network's output (a plug-in for this test)."""

@@ -10,12 +10,13 @@ import torch
 from rl_helpers import make_dataset
 
 from deepstock.datasets.io import load_dataset, save_dataset
-from deepstock.methods.envs import InventoryVecEnv, run_episodes
-from deepstock.model.regularizations import NetworkPolicy, StationaryBaseStock, network_input
 from deepstock.datasets.proxy import COEFF_FEATURE_NAMES, PROXY_FEATURES, generate_proxy
+from deepstock.methods.envs import InventoryVecEnv, run_episodes
+from deepstock.methods.train import train
+from deepstock.model.heuristics import StationaryBaseStock
+from deepstock.model.regularizations import NetworkPolicy, network_input
 from deepstock.model.simulator import InventorySimulator
 from deepstock.results.store import dataset_fingerprint
-from deepstock.methods.train import train
 
 # The hand-computed lost-sales case of tests/test_proxy.py: P = 2, L = 1, order up to 8.
 # Counted days 3-9 end with y = 3 2 1 0 7 3 1 (one stockout), sales 5 1 6 1 0 4 3 (sum 20),

@@ -2,7 +2,11 @@
 
 import pytest
 
-from deepstock.paper.reported import PAPER_BENCHMARK_LOSS, paper_setting4_table, paper_settings_table
+from deepstock.paper.reported import (
+    PAPER_BENCHMARK_LOSS,
+    paper_setting4_table,
+    paper_settings_table,
+)
 
 
 def test_settings_gaps_follow_from_losses_and_the_implied_benchmark():

@@ -13,6 +13,8 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
+from deepstock.model.heuristics import StationaryBaseStock
+from deepstock.model.simulator import InventorySimulator  # noqa: E402
 from deepstock.paper.plots import (  # noqa: E402
     plot_regularization_orders,
     plot_rollout_trajectory,
@@ -20,8 +22,6 @@ from deepstock.paper.plots import (  # noqa: E402
     regularization_order_curve,
     set_theme,
 )
-from deepstock.model.regularizations import StationaryBaseStock  # noqa: E402
-from deepstock.model.simulator import InventorySimulator  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

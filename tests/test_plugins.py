@@ -7,16 +7,16 @@ import textwrap
 
 import pytest
 
+from deepstock.methods.train import default_config
 from deepstock.model.regularizations import (
     BUILTIN_REGULARIZATIONS,
     REGULARIZATIONS,
     BaseStockRegularization,
     load_plugins,
     register_regularization,
-    regularization_fingerprint,
 )
+from deepstock.results.fingerprints import regularization_fingerprint
 from deepstock.results.store import run_key
-from deepstock.methods.train import default_config
 
 PLUGIN = textwrap.dedent(
     '''

@@ -5,11 +5,11 @@ import pytest
 import torch
 from torch import nn
 
+from deepstock.model.heuristics import StationaryBaseStock
 from deepstock.model.regularizations import (
     REGULARIZATIONS,
     NetworkPolicy,
     Regularization,
-    StationaryBaseStock,
     get_regularization,
     network_input,
     register_regularization,

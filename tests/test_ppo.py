@@ -12,8 +12,8 @@ from rl_helpers import make_dataset
 from deepstock.methods.envs import ActorPolicy, InventoryVecEnv
 from deepstock.methods.ppo import PPOConfig, make_ppo, train_ppo
 from deepstock.methods.sb3_common import deterministic_actor
-from deepstock.model.simulator import InventorySimulator
 from deepstock.methods.train import config_from_mapping, default_config, evaluate_policy, train
+from deepstock.model.simulator import InventorySimulator
 
 #: Two rollouts of 128 transitions with small networks: the smoke-test settings.
 FAST = {

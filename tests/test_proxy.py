@@ -7,23 +7,26 @@ import numpy as np
 import pytest
 import torch
 
-from deepstock.model.dataset import InventoryDataset
-from deepstock.datasets.synthetic import generate_indep
 from deepstock.datasets.io import load_dataset, save_dataset
-from deepstock.model.regularizations import NetworkPolicy, StationaryBaseStock, network_input_size
 from deepstock.datasets.proxy import (
     COEFF_FEATURE_NAMES,
     PROXY_FEATURES,
-    ForecastBaseStock,
     ProxyConfig,
     draw_proxy,
-    fit_incumbent,
     generate_proxy,
-    incumbent_metrics,
     proxy_summary,
-    tmall_metrics,
     yearly_factor,
 )
+from deepstock.datasets.synthetic import generate_indep
+from deepstock.model.dataset import InventoryDataset
+from deepstock.model.heuristics import (
+    ForecastBaseStock,
+    StationaryBaseStock,
+    fit_incumbent,
+    incumbent_metrics,
+    tmall_metrics,
+)
+from deepstock.model.regularizations import NetworkPolicy, network_input_size
 from deepstock.model.simulator import InventorySimulator
 
 SMALL = {"train_size": 20, "val_size": 10, "test_size": 20}

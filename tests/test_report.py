@@ -9,7 +9,6 @@ import pytest
 
 from deepstock.paper.experiments import METHOD_PAIRS
 from deepstock.paper.reported import paper_setting4_table, paper_settings_table
-from deepstock.tuning.profiles import PROFILES
 from deepstock.paper.tables import (
     benchmarks_table,
     budget_line,
@@ -20,6 +19,7 @@ from deepstock.paper.tables import (
     styled,
     training_lengths,
 )
+from deepstock.tuning.profiles import PROFILES
 
 
 def _results() -> pd.DataFrame:

@@ -6,7 +6,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from deepstock.model.regularizations import ConstantOrder, StationaryBaseStock, TimeDependentBaseStock
+from deepstock.model.heuristics import ConstantOrder, StationaryBaseStock, TimeDependentBaseStock
 from deepstock.model.simulator import InventorySimulator, order_windows
 
 

@@ -15,18 +15,9 @@ import pandas as pd
 import pytest
 from conftest import FakeTrainer, assert_done_exactly_once, read_run_log
 
-from deepstock.model.regularizations import register_regularization
-from deepstock.tuning.profiles import PROFILES, Profile, parse_override, resolve_profile
-from deepstock.tuning.spaces import (
-    Choice,
-    LogUniform,
-    SearchSpace,
-    Uniform,
-    search_space,
-    setting_family,
-)
-from deepstock.results.store import ResultStore
 from deepstock.methods.train import config_from_mapping
+from deepstock.model.regularizations import register_regularization
+from deepstock.results.store import ResultStore
 from deepstock.tuning.procedure import (
     Objective,
     RunScore,
@@ -35,6 +26,15 @@ from deepstock.tuning.procedure import (
     Tuner,
     select_winner,
     tune_setting,
+)
+from deepstock.tuning.profiles import PROFILES, Profile, parse_override, resolve_profile
+from deepstock.tuning.spaces import (
+    Choice,
+    LogUniform,
+    SearchSpace,
+    Uniform,
+    search_space,
+    setting_family,
 )
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)

@@ -52,6 +52,26 @@ import numpy as np
 import pandas as pd
 
 from deepstock.core.files import checkout_root
+from deepstock.datasets.catalog import load_setting
+from deepstock.datasets.synthetic import iid_demand_days, make_setting
+from deepstock.methods.train import default_config
+from deepstock.methods.train import train as train_policy
+from deepstock.model.dataset import InventoryDataset
+from deepstock.model.heuristics import StationaryBaseStock
+from deepstock.model.optimal import (
+    benchmark_losses,
+    critical_fractile_levels,
+    dp_base_stock_solution,
+)
+from deepstock.model.regularizations import (
+    Regularization,
+    get_regularization,
+    register_regularization,
+)
+from deepstock.model.simulator import Observation, simulate
+from deepstock.paper.experiments import ExperimentContext
+from deepstock.results.store import ResultStore, cached_train
+from deepstock.tuning.profiles import resolve_profile
 
 __all__ = [
     "EXERCISES",
@@ -314,7 +334,6 @@ _HOLDING_COST = 0.1
 
 
 def _setting1_variant(lead_time: int, critical_ratio: float) -> Any:
-    from deepstock.datasets.synthetic import make_setting
 
     backlog = _HOLDING_COST * critical_ratio / (1.0 - critical_ratio)
     return make_setting("setting1", lead_time=lead_time, backlog_cost=backlog)
@@ -328,7 +347,6 @@ def sensitivity_levels(
     Returns one row per (``lead_time``, ``critical_ratio``, ``day``) order day with ``level``
     (units of inventory position) and ``expected_loss`` (the DP's expected loss per day).
     """
-    from deepstock.model.optimal import dp_base_stock_solution
 
     rows = []
     for lead_time in lead_times:
@@ -351,9 +369,6 @@ def check_sensitivity(solution: Any, *, report: list[str] | None = None) -> list
     """Check exercise (a): ``variant`` builds the right datasets and ``protection_levels``
     gives the DP's optimal levels (within one unit) on every case of
     :data:`SENSITIVITY_CASES`. Returns what was verified; raises :class:`AssignmentFeedback`."""
-    from deepstock.datasets.synthetic import make_setting
-    from deepstock.model.dataset import InventoryDataset
-    from deepstock.model.optimal import dp_base_stock_solution
 
     done = [] if report is None else report  # filled as the checks pass
     reference = make_setting("setting1")
@@ -466,7 +481,6 @@ def _reference_base_stock_loss(
 
 def _benchmark_cases() -> list[tuple[str, Any]]:
     """(label, dataset) of the benchmark check: setting 4 and two variants of it."""
-    from deepstock.datasets.synthetic import make_setting
 
     return [
         ("setting 4, N = 5, H = 2", make_setting("setting4", n_skus=5, horizon_periods=2)),
@@ -488,11 +502,6 @@ def check_benchmark(solution: Any, *, report: list[str] | None = None) -> list[s
     simulation of a stationary base stock gives the project simulator's loss, trajectory by
     trajectory (also where the order cap binds). Returns what was verified."""
     import torch
-
-    from deepstock.datasets.synthetic import make_setting
-    from deepstock.model.optimal import critical_fractile_levels
-    from deepstock.model.regularizations import StationaryBaseStock
-    from deepstock.model.simulator import simulate
 
     done = [] if report is None else report  # filled as the checks pass
     cases = _benchmark_cases()
@@ -580,8 +589,6 @@ def _reference_proportional_order(raw: Any, position: Any, max_replenish: float)
 def _observation(batch: int, max_replenish: float, seed: int) -> Any:
     import torch
 
-    from deepstock.model.simulator import Observation
-
     generator = torch.Generator().manual_seed(seed)
     pipeline = (
         torch.rand((batch, 2), generator=generator, dtype=torch.float64) * 1.2 - 0.3
@@ -611,8 +618,6 @@ def check_regularization(
     follow the proportional order-up-to formula (values, range, gradients), and, with
     ``train``, that DS and ``rl_method`` train it on setting 1 at a tiny budget."""
     import torch
-
-    from deepstock.model.regularizations import Regularization, register_regularization
 
     done = [] if report is None else report  # filled as the checks pass
     cls = _function(solution, "ProportionalBaseStock")
@@ -697,10 +702,6 @@ def check_regularization(
 
     if not train:
         return done
-    from deepstock.datasets.catalog import load_setting
-    from deepstock.methods.train import default_config
-    from deepstock.methods.train import train as train_policy
-    from deepstock.tuning.profiles import resolve_profile
 
     register_regularization(reg, overwrite=True)
     dataset = load_setting("setting1")
@@ -760,11 +761,6 @@ def compare_regularizations(
         setting has none in :func:`deepstock.model.optimal.benchmark_losses`), ``benchmark``,
         ``wall_time_s``, ``cached`` and ``key`` (the store key).
     """
-    from deepstock.datasets.catalog import load_setting
-    from deepstock.methods.train import default_config
-    from deepstock.model.optimal import benchmark_losses
-    from deepstock.model.regularizations import get_regularization
-    from deepstock.results.store import cached_train
 
     if dataset is None:
         dataset = load_setting(setting)
@@ -834,8 +830,6 @@ def _skewness(values: np.ndarray) -> float:
 def _check_lognormal_dataset(
     dataset: Any, n_skus: int, horizon_periods: int, *, check_skew: bool
 ) -> str:
-    from deepstock.datasets.synthetic import iid_demand_days
-    from deepstock.model.dataset import InventoryDataset
 
     what = f"lognormal_dataset({n_skus}, {horizon_periods})"
     if not isinstance(dataset, InventoryDataset):
@@ -941,9 +935,6 @@ def overfitting_table(
     ``benchmark_test_loss``, ``val_loss``, ``test_loss``, ``val_gap_pct``, ``test_gap_pct``,
     ``wall_time_s`` (training, summed over seeds).
     """
-    from deepstock.model.regularizations import StationaryBaseStock
-    from deepstock.model.simulator import simulate
-    from deepstock.results.store import cached_train
 
     config = {**IID_DS_CONFIG, **context.resolved_profile.training_overrides("ds")}
     rows = []
@@ -997,7 +988,6 @@ def check_overfitting(
     """Check exercise (d): the lognormal datasets have setting 4's layout and the right
     moments, the levels are the lognormal's critical fractile, and, with ``train``, that DS
     with Base trains on the student's data at a tiny budget."""
-    from deepstock.datasets.synthetic import make_setting
 
     done = [] if report is None else report  # filled as the checks pass
     for n, h, seed in ((5, 8, 0), (3, 2, 1)):
@@ -1051,10 +1041,6 @@ def check_overfitting(
     done.append("lognormal_levels() is the lognormal critical fractile, for two cost ratios")
 
     if train:
-        from deepstock.paper.experiments import ExperimentContext
-        from deepstock.results.store import ResultStore
-        from deepstock.tuning.profiles import resolve_profile
-
         profile = resolve_profile("smoke", training={"ds": {"epochs": 2}})
         with tempfile.TemporaryDirectory() as folder:
             context = ExperimentContext(

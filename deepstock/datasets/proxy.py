@@ -72,40 +72,30 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
-from torch import Tensor
 
 from deepstock.core.checks import check_int, check_number, check_pair
 from deepstock.model.dataset import SPLITS, InventoryDataset
-from deepstock.model.simulator import InventorySimulator, Observation, Rollout
 
 __all__ = [
     "CALENDAR_DAY0",
     "COEFF_FEATURE_NAMES",
-    "DEFAULT_SAFETY_GRID",
     "EXPERIMENT_SEED",
     "FORECAST_WINDOWS",
     "PROXY_FEATURES",
-    "SAFETY_RULES",
     "TRAILING_WINDOWS",
-    "ForecastBaseStock",
     "ProxyConfig",
     "ProxyDraw",
     "draw_proxy",
     "experiment_proxy",
-    "fit_incumbent",
     "generate_proxy",
-    "incumbent_metrics",
     "proxy_dataset",
     "proxy_summary",
-    "tmall_metrics",
     "yearly_factor",
 ]
 
@@ -134,11 +124,6 @@ PROXY_FEATURES: tuple[str, ...] = COEFF_FEATURE_NAMES + (
     "promotion_uplift",
 )
 
-#: Safety-stock rules of :class:`ForecastBaseStock`.
-SAFETY_RULES: tuple[str, ...] = ("std", "proportional")
-
-#: The default grid of safety factors ``k`` searched by :func:`fit_incumbent`.
-DEFAULT_SAFETY_GRID: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(61))
 
 # The proxy's seeds give default_rng([key, seed]): a stream of its own, distinct from the
 # synthetic settings' fresh stream for the same seed.
@@ -734,219 +719,6 @@ def generate_proxy(
     if name is None:
         name = "tmall-proxy-rng" if seed_used is None else f"tmall-proxy-seed{seed_used}"
     return proxy_dataset(draw, name=name, seed=seed_used)
-
-
-# --------------------------------------------------------------------------------------------
-# Metrics
-# --------------------------------------------------------------------------------------------
-
-
-def _rollout(
-    dataset: InventoryDataset, policy: Any, split: str | None, device: str | torch.device
-) -> Rollout:
-    data = dataset if split is None else dataset.subset(split)
-    return InventorySimulator.from_dataset(data, device=device).rollout(policy)
-
-
-def tmall_metrics(
-    dataset: InventoryDataset,
-    policy: Any,
-    split: str | None = None,
-    *,
-    device: str | torch.device = "cpu",
-) -> dict[str, float]:
-    """Tmall's metrics of ``policy`` on a split (every trajectory if ``split`` is None).
-
-    Returns the means over SKUs of: ``stockout_rate_pct`` (SR in %), ``turnover_days`` (TT,
-    days, capped at 28 per SKU), ``objective`` (``J = 100 SR + TT / 2``), and ``loss`` (the
-    dataset's loss: ``J`` again on a proxy, whose objective is ``"tmall"``), plus ``n_skus``.
-    """
-    rollout = _rollout(dataset, policy, split, device)
-    return {
-        "n_skus": int(rollout.trajectory_loss.shape[0]),
-        "stockout_rate_pct": 100.0 * float(rollout.stockout_rate.mean()),
-        "turnover_days": float(rollout.turnover_time.mean()),
-        "objective": float(rollout.objective.mean()),
-        "loss": float(rollout.loss),
-    }
-
-
-# --------------------------------------------------------------------------------------------
-# The incumbent: forecast-driven base stock with a safety factor
-# --------------------------------------------------------------------------------------------
-
-
-class ForecastBaseStock:
-    """Predict-then-optimize base stock: order up to forecast cover plus safety stock.
-
-    On an order day ``t`` of a SKU with lead time ``L`` and review period ``P`` the order must
-    cover days ``t .. t + L + P - 1`` (the next order lands on ``t + P + L``), so with ``r_t``
-    the forecast daily rate and ``n = L + P``:
-
-    * ``safety="std"``: ``S_t = n r_t + k sigma_t sqrt(n)``, ``sigma_t`` the trailing standard
-      deviation of daily demand (``std_28d``): the textbook normal approximation;
-    * ``safety="proportional"``: ``S_t = n r_t (1 + k)``.
-
-    The order is ``max(S_t - IP_t, 0)`` (the simulator caps it at ``max_replenish``). ``L``,
-    ``P``, ``r_t`` and ``sigma_t`` are read from the context, so the policy works on any dataset
-    with the named features.
-
-    Args:
-        feature_names: the dataset's feature names.
-        safety_factor: ``k`` (finite; ``> -1`` for ``"proportional"``).
-        safety: ``"std"`` or ``"proportional"``.
-        forecast_feature: the feature giving ``r_t`` (units/day).
-        std_feature: the feature giving ``sigma_t`` (units/day), used by ``"std"``.
-    """
-
-    def __init__(
-        self,
-        feature_names: Sequence[str],
-        safety_factor: float,
-        *,
-        safety: str = "std",
-        forecast_feature: str = "forecast_7d",
-        std_feature: str = "std_28d",
-    ) -> None:
-        if safety not in SAFETY_RULES:
-            raise ValueError(f"safety must be one of {SAFETY_RULES}, got {safety!r}")
-        self.safety_factor = check_number("safety_factor", safety_factor)
-        if safety == "proportional" and self.safety_factor <= -1:
-            raise ValueError(
-                f"safety_factor must be > -1 with safety='proportional', got {safety_factor}"
-            )
-        names = tuple(feature_names)
-        needed = {
-            "forecast_feature": forecast_feature,
-            "lead_time": "lead_time_days",
-            "review_period": "review_period_days",
-        }
-        if safety == "std":
-            needed["std_feature"] = std_feature
-        for role, feature in needed.items():
-            if feature not in names:
-                raise ValueError(
-                    f"ForecastBaseStock needs feature {feature!r} ({role}); the dataset has "
-                    f"{list(names)}"
-                )
-        self.safety = safety
-        self.forecast_feature = forecast_feature
-        self.std_feature = std_feature
-        self._rate = names.index(forecast_feature)
-        self._lead = names.index("lead_time_days")
-        self._review = names.index("review_period_days")
-        self._std = names.index(std_feature) if safety == "std" else None
-
-    def level(self, features: Tensor) -> Tensor:
-        """``(batch,)`` order-up-to levels ``S_t`` (units) from ``(batch, F)`` features."""
-        cover = features[:, self._lead] + features[:, self._review]
-        mean_demand = cover * features[:, self._rate]
-        if self.safety == "proportional":
-            return mean_demand * (1.0 + self.safety_factor)
-        return mean_demand + self.safety_factor * features[:, self._std] * cover.sqrt()
-
-    def __call__(self, observation: Observation) -> Tensor:
-        level = self.level(observation.features)
-        return (level - observation.inventory_position).clamp(min=0.0)
-
-    def __repr__(self) -> str:
-        return (
-            f"ForecastBaseStock(safety_factor={self.safety_factor:g}, safety={self.safety!r}, "
-            f"forecast_feature={self.forecast_feature!r})"
-        )
-
-
-def _check_grid(grid: Any) -> list[float]:
-    values = np.asarray(grid, dtype=np.float64) if not isinstance(grid, (str, bytes)) else None
-    if values is None or values.ndim != 1 or values.size == 0:
-        raise ValueError(f"grid must be a non-empty 1-D sequence of numbers, got {grid!r}")
-    if not np.isfinite(values).all():
-        raise ValueError(f"grid must hold finite numbers, got {grid!r}")
-    return sorted(set(values.tolist()))
-
-
-def fit_incumbent(
-    dataset: InventoryDataset,
-    grid: Sequence[float] = DEFAULT_SAFETY_GRID,
-    *,
-    safety: str = "std",
-    forecast_feature: str = "forecast_7d",
-    split: str = "val",
-    device: str | torch.device = "cpu",
-) -> tuple[ForecastBaseStock, pd.DataFrame]:
-    """Choose the incumbent's safety factor ``k`` by grid search on the validation split.
-
-    Every ``k`` of ``grid`` is simulated on the SKUs of ``split`` and scored by the mean of
-    ``J = 100 SR + TT / 2``; the smallest ``J`` wins (ties: the smallest ``k``, the leaner
-    policy). Only ``split`` is simulated, so the test split never influences the choice.
-
-    Returns:
-        ``(policy, table)``: the :class:`ForecastBaseStock` with the chosen ``k``, and one row
-        per ``k`` (ascending) with ``safety_factor``, ``stockout_rate_pct``, ``turnover_days``,
-        ``objective``, ``loss`` and ``chosen`` (True on the winner's row).
-    """
-    values = _check_grid(grid)
-    if split not in SPLITS:
-        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    subset = dataset.subset(split)
-    simulator = InventorySimulator.from_dataset(subset, device=device)
-    rows = []
-    for k in values:
-        policy = ForecastBaseStock(
-            dataset.feature_names, k, safety=safety, forecast_feature=forecast_feature
-        )
-        rollout = simulator.rollout(policy)
-        rows.append(
-            {
-                "safety_factor": k,
-                "stockout_rate_pct": 100.0 * float(rollout.stockout_rate.mean()),
-                "turnover_days": float(rollout.turnover_time.mean()),
-                "objective": float(rollout.objective.mean()),
-                "loss": float(rollout.loss),
-            }
-        )
-    table = pd.DataFrame(rows)
-    best = int(table["objective"].to_numpy().argmin())  # first minimum = smallest k
-    table["chosen"] = np.arange(len(table)) == best
-    if len(values) > 1 and best == len(values) - 1:
-        # The optimum may lie beyond the grid; the caller should widen it.
-        warnings.warn(
-            f"fit_incumbent: the best safety factor is the largest of the grid ({values[best]:g});"
-            " widen the grid",
-            stacklevel=2,
-        )
-    chosen = ForecastBaseStock(
-        dataset.feature_names,
-        values[best],
-        safety=safety,
-        forecast_feature=forecast_feature,
-    )
-    return chosen, table
-
-
-def incumbent_metrics(
-    dataset: InventoryDataset,
-    grid: Sequence[float] = DEFAULT_SAFETY_GRID,
-    *,
-    safety: str = "std",
-    forecast_feature: str = "forecast_7d",
-    device: str | torch.device = "cpu",
-) -> pd.DataFrame:
-    """The incumbent's metrics on validation and test, ``k`` fitted on validation.
-
-    Returns:
-        A frame indexed by ``"val"`` and ``"test"`` with ``safety_factor``, ``n_skus``,
-        ``stockout_rate_pct`` (SR, %), ``turnover_days`` (TT, days), ``objective`` (J) and
-        ``loss``.
-    """
-    policy, _ = fit_incumbent(
-        dataset, grid, safety=safety, forecast_feature=forecast_feature, device=device
-    )
-    rows = {}
-    for split in ("val", "test"):
-        metrics = tmall_metrics(dataset, policy, split, device=device)
-        rows[split] = {"safety_factor": policy.safety_factor, **metrics}
-    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 # --------------------------------------------------------------------------------------------

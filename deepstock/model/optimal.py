@@ -62,7 +62,7 @@ import numpy as np
 
 from deepstock.core.checks import check_integral
 from deepstock.model.dataset import InventoryDataset
-from deepstock.model.regularizations import StationaryBaseStock, TimeDependentBaseStock
+from deepstock.model.heuristics import StationaryBaseStock, TimeDependentBaseStock, fit_incumbent
 from deepstock.model.simulator import simulate
 
 __all__ = [
@@ -460,7 +460,6 @@ def benchmark_losses(
         results.append({"policy": "critical_fractile", **losses, "z": float(z)})
     elif process == "tmall-proxy":
         # the proxy's reference is the incumbent: forecast base stock, k fitted on validation
-        from deepstock.datasets.proxy import fit_incumbent
 
         policy, _ = fit_incumbent(dataset, device=device)
         losses = _split_losses(dataset, lambda _part: policy, device)

@@ -21,20 +21,15 @@ New regularizations plug in with :func:`register_regularization`. A plug-in defi
 of its own can be registered in every process, tuning workers and the command line included, by
 naming the module in the environment variable ``DEEPSTOCK_PLUGINS`` (comma-separated module
 names, imported when this module is first imported). Its source is part of the identity of its
-stored runs (:func:`regularization_fingerprint`), so editing a plug-in retrains its runs.
+stored runs (:func:`deepstock.results.fingerprints.regularization_fingerprint`), so editing a plug-in retrains its runs.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib
-import inspect
-import json
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-import numpy as np
 import torch
 from torch import Tensor, nn
 
@@ -45,18 +40,15 @@ __all__ = [
     "COVER_DAYS",
     "PLUGINS_VARIABLE",
     "REGULARIZATIONS",
-    "ConstantOrder",
     "NetworkPolicy",
     "Regularization",
-    "StationaryBaseStock",
-    "TimeDependentBaseStock",
     "get_regularization",
+    "is_builtin",
     "network_input",
     "network_input_size",
     "pipeline_scale",
     "load_plugins",
     "register_regularization",
-    "regularization_fingerprint",
 ]
 
 #: Days of cover that a Coeff coefficient of 1 buys (the authors' factor 28).
@@ -222,50 +214,11 @@ def load_plugins(modules: str | None = None) -> list[str]:
     return names
 
 
-def regularization_fingerprint(regularization: str | Regularization) -> str | None:
-    """A short hash of a plug-in's code and settings; ``None`` for the paper's four.
-
-    The result store adds it to the identity of a plug-in's runs, so that a run stored before the
-    plug-in was edited is not read back as if it were current. It hashes the source of the
-    plug-in's class and of the classes it inherits from outside this module, and the instance's
-    attributes (a plug-in may take parameters); code the class calls elsewhere is not covered.
-    A class defined in a notebook has no source file: the source of its methods stands in.
-    """
+def is_builtin(regularization: str | Regularization) -> bool:
+    """Whether ``regularization`` is one of the paper's four (None, Base, Coeff, Both) as this
+    module defines them, not a plug-in (a plug-in may even reuse one of their names)."""
     reg = get_regularization(regularization)
-    if type(reg) is _BUILTIN_TYPES.get(reg.name):
-        return None
-    digest = hashlib.sha256()
-    for cls in type(reg).__mro__:
-        if cls.__module__ in (__name__, "builtins"):
-            continue
-        digest.update(_class_source(cls).encode())
-    attributes = {key: repr(value) for key, value in sorted(vars(reg).items())}
-    digest.update(json.dumps(attributes, sort_keys=True).encode())
-    return digest.hexdigest()[:16]
-
-
-def _class_source(cls: type) -> str:
-    """The source of a class; for a class without a source file (one defined in a notebook
-    cell), the source of each of its methods (notebooks keep cells readable) and the values of
-    its other attributes; for a method without source either, its bytecode, names and
-    constants."""
-    try:
-        return inspect.getsource(cls)
-    except (OSError, TypeError):
-        pass
-    parts = [cls.__qualname__]
-    for key, value in sorted(vars(cls).items()):
-        function = value.__func__ if isinstance(value, (staticmethod, classmethod)) else value
-        if inspect.isfunction(function):
-            try:
-                parts.append(inspect.getsource(function))
-            except (OSError, TypeError):
-                code = function.__code__
-                constants = [c for c in code.co_consts if not inspect.iscode(c)]
-                parts.append(f"{key}: {code.co_code.hex()} {code.co_names} {constants!r}")
-        elif not key.startswith("__"):
-            parts.append(f"{key} = {value!r}")
-    return "\n".join(parts)
+    return type(reg) is _BUILTIN_TYPES.get(reg.name)
 
 
 def get_regularization(name: str | Regularization) -> Regularization:
@@ -373,60 +326,5 @@ class NetworkPolicy(nn.Module):
 
 
 # ---------------------------------------------------------------------- heuristics
-def _per_trajectory(values: Tensor, observation: Observation) -> Tensor:
-    values = values.to(device=observation.pipeline.device, dtype=observation.pipeline.dtype)
-    return values[observation.index] if values.ndim >= 1 and values.shape[0] > 1 else values
-
-
-@dataclass
-class ConstantOrder:
-    """Order the same quantity (units) on every order day."""
-
-    quantity: float
-
-    def __call__(self, observation: Observation) -> Tensor:
-        return torch.full_like(observation.inventory_position, float(self.quantity))
-
-
-class StationaryBaseStock:
-    """Order up to a fixed level: ``q = clip(S - IP_t, 0, M)``.
-
-    Args:
-        levels: scalar ``S`` or ``(n,)`` one level per trajectory of the simulated dataset, units.
-    """
-
-    def __init__(self, levels: float | Sequence[float] | np.ndarray | Tensor) -> None:
-        self.levels = torch.as_tensor(np.asarray(levels, dtype=np.float64))
-        if self.levels.ndim > 1:
-            raise ValueError(
-                f"levels must be a scalar or (n,), got shape {tuple(self.levels.shape)}"
-            )
-
-    def __call__(self, observation: Observation) -> Tensor:
-        level = _per_trajectory(self.levels.reshape(-1), observation)
-        return (level - observation.inventory_position).clamp(min=0.0)
-
-
-class TimeDependentBaseStock:
-    """Order up to a level that depends on the day: ``q_t = clip(S_t - IP_t, 0, M)``.
-
-    Args:
-        levels: ``(T,)`` shared by all trajectories, or ``(n, T)`` per trajectory, units.
-    """
-
-    def __init__(self, levels: Sequence[float] | np.ndarray | Tensor) -> None:
-        self.levels = torch.as_tensor(np.asarray(levels, dtype=np.float64))
-        if self.levels.ndim not in (1, 2):
-            raise ValueError(f"levels must be (T,) or (n, T), got shape {tuple(self.levels.shape)}")
-
-    def __call__(self, observation: Observation) -> Tensor:
-        levels = self.levels.to(observation.pipeline.device, observation.pipeline.dtype)
-        if levels.ndim == 1:
-            level = levels[observation.day].expand_as(observation.inventory_position)
-        else:
-            level = levels[observation.index, observation.day]
-        return (level - observation.inventory_position).clamp(min=0.0)
-
-
 # Plug-in modules named in the environment register themselves now, in every process.
 load_plugins()

@@ -45,10 +45,25 @@ import numpy as np
 import pandas as pd
 
 from deepstock.datasets.catalog import load_setting
+from deepstock.methods.train import train
 from deepstock.model.dataset import InventoryDataset
-from deepstock.paper.reported import METHOD_PAIRS
-from deepstock.results.store import ResultStore, cached_train, default_results_dir
+from deepstock.model.heuristics import incumbent_metrics
+from deepstock.model.optimal import benchmark_losses
+from deepstock.paper.reported import (
+    METHOD_PAIRS,
+    PAPER_TRIALS_TO_BEAT_DS,
+    paper_setting4_table,
+    paper_settings_table,
+)
+from deepstock.results.store import (
+    ResultStore,
+    cached_train,
+    dataset_fingerprint,
+    default_results_dir,
+)
+from deepstock.tuning.procedure import tune_setting
 from deepstock.tuning.profiles import Profile, resolve_profile
+from deepstock.tuning.spaces import search_space
 
 __all__ = [
     "EXPERIMENTS",
@@ -132,7 +147,6 @@ def tune_pair(
 
     Returns the :class:`deepstock.tuning.procedure.TuningResult` (every run cached in the store).
     """
-    from deepstock.tuning.procedure import tune_setting
 
     return tune_setting(
         setting,
@@ -220,7 +234,6 @@ def setting_benchmark(
     Columns ``policy``, ``val_loss``, ``test_loss``, ``primary`` (the one gaps are measured
     against).
     """
-    from deepstock.model.optimal import benchmark_losses
 
     if setting in ("setting2", "setting3"):
         rows = [ar1_benchmark(dataset, context)]
@@ -257,7 +270,6 @@ def settings_comparison(
         ``curves``: the stage-1 best-so-far curves of every tuning (``setting``, ``method``,
         ``regularization``, ``repeat``, ``n_trials``, ``best_val_loss``).
     """
-    from deepstock.paper.reported import paper_settings_table
 
     paper = paper_settings_table().set_index(["setting", "method", "regularization"])
     rows, bench_tables, curves = [], [], []
@@ -338,7 +350,6 @@ def trials_to_beat_ds(curves: pd.DataFrame) -> pd.DataFrame:
 
 def figure2(context: ExperimentContext) -> dict[str, pd.DataFrame]:
     """Setting 1's stage-1 best-so-far curves (Figure 2) and the trials-to-beat-DS counts."""
-    from deepstock.paper.reported import PAPER_TRIALS_TO_BEAT_DS
 
     curves = settings_comparison(context, settings=("setting1",))["curves"]
     counts = trials_to_beat_ds(curves)
@@ -427,8 +438,6 @@ def tuned_configurations(
     ``dp_true`` and the authors' ``dp_empirical``, wall time and steps or epochs run;
     ``summary``: the mean and spread over seeds per pair, with the paper's numbers.
     """
-    from deepstock.model.optimal import benchmark_losses
-    from deepstock.paper.reported import paper_settings_table
 
     profile = context.resolved_profile
     if full_length is None:
@@ -496,8 +505,6 @@ def setting4(
     Returns ``results``: one row per (N, H): ``benchmark_val_loss``, ``benchmark_test_loss``
     (critical fractile), ``val_loss``, ``test_loss``, gaps in %, and the paper's numbers.
     """
-    from deepstock.model.optimal import benchmark_losses
-    from deepstock.paper.reported import paper_setting4_table
 
     for value, name in ((n_skus, "n_skus"), (horizons, "horizons")):
         if not value or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value):
@@ -546,7 +553,6 @@ def dataset_for_record(record: dict[str, Any]) -> InventoryDataset:
     ``-val-only``/``-test-only`` variants (:func:`dataset_on_split`). The rebuilt dataset's
     fingerprint must equal the recorded one.
     """
-    from deepstock.results.store import dataset_fingerprint
 
     name = str(record["dataset"]["name"])
     base, split = name, None
@@ -583,8 +589,6 @@ def reproduce_stored_runs(
     recomputed ``val_loss`` and ``test_loss``, and ``max_abs_diff``.
     """
     import torch
-
-    from deepstock.methods.train import train
 
     rows = []
     for key in keys:
@@ -659,7 +663,7 @@ def proxy_comparison(
     winning configuration's stage-2 seeds, averaged; then averaged over repeats): Stockout Rate
     (%), Turnover Time (days) and ``J`` on validation and test, so that ``J = SR + TT / 2`` holds
     within every row. The incumbent (forecast base stock, safety factor fitted on validation,
-    :func:`deepstock.datasets.proxy.incumbent_metrics`) is the reference row.
+    :func:`deepstock.model.heuristics.incumbent_metrics`) is the reference row.
 
     Args:
         context: budget, device, store.
@@ -676,7 +680,6 @@ def proxy_comparison(
         ``stage`` = ``"search"`` or ``"confirm"``, ``seed``, ``key``, ``wall_time_s`` and the
         ``val_``/``test_`` metrics as in ``results``).
     """
-    from deepstock.datasets.proxy import incumbent_metrics
 
     dataset = load_setting("proxy") if dataset is None else dataset
     if dataset.objective != "tmall":
@@ -791,9 +794,6 @@ def proxy_full_length(
     seeds), and the incumbent's ``incumbent_test_objective``).
     """
     import json
-
-    from deepstock.datasets.proxy import incumbent_metrics
-    from deepstock.tuning.spaces import search_space
 
     profile = context.resolved_profile
     if full_length is None:

@@ -17,7 +17,9 @@ from typing import Any
 
 import pandas as pd
 
+from deepstock.paper.reported import PAPER_BENCHMARK_LOSS
 from deepstock.tuning.profiles import PROFILES, Profile, resolve_profile
+from deepstock.tuning.spaces import search_space
 
 __all__ = [
     "METHOD_LABELS",
@@ -142,7 +144,6 @@ def benchmarks_table(benchmarks: pd.DataFrame) -> pd.DataFrame:
         ``paper's test loss`` (the loss its gaps imply: the authors' DP in setting 1, DS on the
         test trajectories in settings 2-3; missing for the other rows).
     """
-    from deepstock.paper.reported import PAPER_BENCHMARK_LOSS
 
     _require(benchmarks, "benchmarks", ["setting", "policy", "val_loss", "test_loss", "primary"])
     paper_policy = {
@@ -263,7 +264,6 @@ def _training_text(method: str, overrides: dict) -> str:
 def paper_training_lengths() -> dict[str, dict[str, int]]:
     """The paper's training lengths per method, read from the setting-1 search spaces:
     ``{"ddpg": {"total_steps": 200000, "patience": 10}, ..., "ds": {"epochs": 3000, ...}}``."""
-    from deepstock.tuning.spaces import search_space
 
     keys = {"ddpg": ("total_steps", "patience"), "ppo": ("total_steps", "patience")}
     keys["ds"] = ("epochs", "patience")

@@ -40,6 +40,12 @@ from typing import Any
 
 import pandas as pd
 
+from deepstock.paper.reported import (
+    PAPER_TRIALS_TO_BEAT_DS,
+    paper_setting4_table,
+    paper_settings_table,
+)
+
 __all__ = [
     "CLAIMS",
     "PROXY_CLAIMS",
@@ -688,11 +694,6 @@ def paper_checks() -> list[ClaimCheck]:
     The paper's Figure 2 curves are published only as a plot, so the few-trials claim is not
     testable from its numbers; its trials-to-beat-DS counts are, with its budget of 50 trials.
     """
-    from deepstock.paper.reported import (
-        PAPER_TRIALS_TO_BEAT_DS,
-        paper_setting4_table,
-        paper_settings_table,
-    )
 
     counts = pd.DataFrame(
         [

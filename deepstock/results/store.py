@@ -63,7 +63,11 @@ import pandas as pd
 
 from deepstock.core.files import atomic_write, data_dir
 from deepstock.methods.train import resolve_config
+from deepstock.methods.train import train as default_train
 from deepstock.model.dataset import InventoryDataset
+from deepstock.model.regularizations import get_regularization
+from deepstock.model.simulator import resolve_device
+from deepstock.results.fingerprints import regularization_fingerprint
 
 __all__ = [
     "FORMAT_VERSION",
@@ -256,7 +260,6 @@ def _identity(
 ) -> dict[str, Any]:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"seed must be an integer, got {seed!r}")
-    from deepstock.model.regularizations import regularization_fingerprint
 
     late = LATE_CONFIG_DEFAULTS.get(method, {})
     config = {
@@ -687,21 +690,18 @@ def cached_train(
     resolved = resolve_config(
         method, regularization, config, use_defaults=use_defaults, setting=setting
     )
-    from deepstock.model.regularizations import get_regularization
 
     reg_name = get_regularization(regularization).name
     fingerprint = dataset_fingerprint(dataset)
     key = run_key(method, reg_name, resolved, seed, fingerprint)
     if device == "auto":
-        from deepstock.model.simulator import resolve_device
-
         device = str(resolve_device(device))
     record = store.get(key, device=device)
     if record is not None and not (extras == "all" and record["extras_dropped"]):
         return {**record["result"], "key": key, "cached": True}
 
     if train_fn is None:
-        from deepstock.methods.train import train as train_fn
+        train_fn = default_train
     result = train_fn(
         method,
         reg_name,

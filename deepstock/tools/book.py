@@ -41,7 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from deepstock import __version__
 from deepstock.core.files import checkout_root
+from deepstock.model.simulator import resolve_device
 from deepstock.tuning.profiles import PROFILES as _PROFILE_TABLE
 
 __all__ = [
@@ -173,7 +175,6 @@ def code_version() -> str:
 
     The commit part is left out when git or the repository is not available.
     """
-    from deepstock import __version__
 
     text = f"deepstock {__version__}"
     repo = checkout_root()
@@ -233,7 +234,6 @@ def _check_profile(profile: str) -> None:
 def _check_device(device: str) -> None:
     # The chapters resolve "auto" themselves; an explicit device is checked here, so that a
     # missing GPU fails before any chapter runs.
-    from deepstock.model.simulator import resolve_device
 
     resolve_device(device)
 

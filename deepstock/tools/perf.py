@@ -12,7 +12,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from deepstock.model.regularizations import StationaryBaseStock
+from deepstock.datasets.catalog import load_setting
+from deepstock.model.heuristics import StationaryBaseStock
+from deepstock.model.optimal import dp_base_stock_solution
 from deepstock.model.simulator import InventorySimulator
 
 __all__ = ["dp_timing", "simulator_throughput"]
@@ -68,8 +70,6 @@ def simulator_throughput(
 
 def dp_timing(repeats: int = 20) -> dict[str, Any]:
     """Wall time of the exact setting-1 DP (authors' stream; true and empirical distributions)."""
-    from deepstock.datasets.catalog import load_setting
-    from deepstock.model.optimal import dp_base_stock_solution
 
     dataset = load_setting("setting1")
     timings = {}

@@ -78,6 +78,7 @@ import pandas as pd
 
 from deepstock.core.files import data_dir
 from deepstock.datasets.catalog import load_setting
+from deepstock.methods.train import config_from_mapping
 from deepstock.model.dataset import InventoryDataset
 from deepstock.results.store import ResultStore, cached_train, canonical_json, dataset_fingerprint
 from deepstock.tuning.profiles import Profile, resolve_profile
@@ -307,7 +308,6 @@ class TrainingObjective(Objective):
 def _check_space_keys(method: str, space: SearchSpace) -> None:
     """Build the method's settings from a representative configuration of ``space``: unknown
     keys and out-of-range fixed values fail now, not in a worker an hour later."""
-    from deepstock.methods.train import config_from_mapping
 
     config: dict[str, Any] = {}
     for name, dist in space.params.items():

@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from deepstock.core.checks import check_int
+from deepstock.methods.train import config_from_mapping
 
 __all__ = ["PROFILES", "Profile", "parse_override", "resolve_profile"]
 
@@ -107,7 +108,6 @@ class Profile:
         This imports the method modules (torch; SB3 for DDPG/PPO), so it is not done at
         construction. Returns ``self``.
         """
-        from deepstock.methods.train import config_from_mapping
 
         methods = [method] if method is not None else list(self.training)
         for name in methods:

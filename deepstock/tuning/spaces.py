@@ -48,6 +48,8 @@ from typing import Any
 
 import pandas as pd
 
+from deepstock.model.regularizations import get_regularization
+
 __all__ = [
     "FAMILIES",
     "METHOD_SPACES",
@@ -450,7 +452,6 @@ def search_space(method: str, regularization: str, setting: str) -> SearchSpace:
             tune on the setting's family (DDPG and PPO on IID), or a regularization that needs
             demand features on settings 1-4.
     """
-    from deepstock.model.regularizations import get_regularization
 
     if method not in METHOD_SPACES:
         raise ValueError(f"unknown method {method!r}; expected one of {sorted(METHOD_SPACES)}")
