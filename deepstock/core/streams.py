@@ -126,16 +126,17 @@ class RowStreams:
         values = torch.floor(self.uniform(n, rows) * high_t).to(torch.int64)
         return torch.minimum(values, high_t.to(torch.int64) - 1)
 
-    def normal(self, n: int) -> Tensor:
-        """``(R, n)`` float64 standard normal (Box-Muller on ``2 n`` uniforms)."""
-        u = self.uniform(2 * n)
+    def normal(self, n: int, rows: Tensor | None = None) -> Tensor:
+        """``(R, n)`` float64 standard normal (Box-Muller on ``2 n`` uniforms); ``rows`` as in
+        :meth:`bits`."""
+        u = self.uniform(2 * n, rows)
         radius = torch.sqrt(-2.0 * torch.log1p(-u[:, :n]))  # 1 - u in (0, 1]: finite
         return radius * torch.cos((2.0 * math.pi) * u[:, n:])
 
-    def permutations(self, n: int) -> Tensor:
+    def permutations(self, n: int, rows: Tensor | None = None) -> Tensor:
         """``(R, n)`` int64: an independent uniformly random permutation of ``0..n-1`` per row
         (the order of ``n`` uniform keys; ties have probability about ``n**2 / 2**54``)."""
-        return torch.argsort(self.uniform(n), dim=1, stable=True)
+        return torch.argsort(self.uniform(n, rows), dim=1, stable=True)
 
     def subset(self, rows: Tensor | Sequence[int]) -> RowStreams:
         """The streams of the listed rows (their keys and counters), in that order."""
