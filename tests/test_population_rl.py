@@ -1,0 +1,191 @@
+"""Tests of the DDPG and PPO populations (deepstock/methods/population/ddpg.py and ppo.py).
+
+Exact equivalence with SB3's gradient step (same initial weights, same minibatch), members of a
+population equal to training them alone, per-member hyperparameters, masked members frozen.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from rl_helpers import make_dataset
+from stable_baselines3.common.logger import configure
+
+from deepstock.core.streams import RowStreams
+from deepstock.methods.ddpg import DDPGConfig, make_ddpg
+from deepstock.methods.envs import InventoryVecEnv, PopulationEnv
+from deepstock.methods.population.ddpg import DDPGPopulation, ReplayBatch, train_ddpg_population
+
+#: Small DDPG runs: a few hundred steps with small networks.
+DDPG_FAST = {
+    "total_steps": 360,
+    "learning_starts": 60,
+    "eval_freq": 120,
+    "batch_size": 16,
+    "net_arch": [16, 16],
+    "record_steps": 0,
+}
+
+
+def _close(a: torch.Tensor, b: torch.Tensor, tol: float = 1e-5) -> bool:
+    return bool(torch.allclose(a.detach().float(), b.detach().float(), atol=tol, rtol=tol))
+
+
+# ---------------------------------------------------------------------- streams and env
+def test_row_streams_do_not_depend_on_the_other_rows() -> None:
+    together = RowStreams([3, 4, 5], 1)
+    alone = RowStreams([5], 1)
+    assert torch.equal(together.uniform(7)[2], alone.uniform(7)[0])
+    # drawing for some rows only advances those rows
+    together.uniform(2, rows=torch.tensor([0]))
+    assert torch.equal(together.uniform(3)[2], alone.uniform(3)[0])
+    u = RowStreams(list(range(4))).uniform(20000)
+    assert float(u.min()) >= 0.0 and float(u.max()) < 1.0
+    assert abs(float(u.mean()) - 0.5) < 0.01
+    perm = RowStreams([1, 2]).permutations(50)
+    assert torch.equal(perm.sort(dim=1).values, torch.arange(50).expand(2, 50))
+
+
+def test_population_env_member_matches_its_single_member_env() -> None:
+    data = make_dataset()
+    both = PopulationEnv(data, "base", [11, 12], n_envs=2)
+    alone = PopulationEnv(data, "base", [12], n_envs=2)
+    obs_both, obs_alone = both.reset(), alone.reset()
+    assert torch.equal(obs_both[2:], obs_alone)
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(25):  # several episodes (horizon 17, period 2)
+        actions = torch.rand(4, 1, generator=gen) * 2 - 1
+        a = both.step(actions)
+        b = alone.step(actions[2:])
+        assert torch.equal(a.reward[2:], b.reward)
+        assert torch.equal(a.done[2:], b.done)
+        assert torch.equal(a.observation[2:], b.observation)
+        assert torch.equal(a.terminal_observation[2:], b.terminal_observation)
+    # dropping a member keeps the other's episodes going unchanged
+    both.select_members([1])
+    actions = torch.rand(2, 1, generator=gen)
+    assert torch.equal(both.step(actions).reward, alone.step(actions).reward)
+
+
+def test_population_env_rewards_are_the_vec_env_rewards() -> None:
+    data = make_dataset()
+    env = PopulationEnv(data, "none", [0])
+    vec = InventoryVecEnv(data, "none", n_envs=1)
+    obs = env.reset()
+    for trajectory in range(data.subset("train").n_trajectories):
+        vec.set_options({"trajectory": trajectory})
+        if np.array_equal(vec.reset(), obs.numpy()):
+            break
+    for _ in range(5):
+        action = torch.tensor([[0.3]])
+        step = env.step(action)
+        _, reward, _, _ = vec.step(action.numpy())
+        assert np.allclose(step.reward.numpy(), reward)
+
+
+# ---------------------------------------------------------------------- DDPG
+def _sb3_ddpg_with_buffer(data, config: DDPGConfig, seed: int = 0):
+    env = InventoryVecEnv(data, "base", n_envs=1, seed=seed)
+    model = make_ddpg(env, config, seed=seed, device=torch.device("cpu"))
+    model.set_logger(configure(None, []))  # train() logs; learn() would set this up
+    rng = np.random.default_rng(seed)
+    obs = env.reset()
+    for _ in range(200):
+        action = rng.uniform(-1, 1, size=(1, 1)).astype(np.float32)
+        next_obs, reward, done, infos = env.step(action)
+        stored_next = next_obs.copy()
+        if done[0]:
+            stored_next[0] = infos[0]["terminal_observation"]
+        model.replay_buffer.add(obs, stored_next, action, reward, done, infos)
+        obs = next_obs
+    return model
+
+
+def _population_from_sb3(data, config: DDPGConfig, model) -> DDPGPopulation:
+    population = DDPGPopulation(data, "base", [config], [0], device="cpu")
+    population.actor.load_member(0, model.actor.mu)
+    population.critic.load_member(0, model.critic.qf0)
+    population.actor_target.load_member(0, model.actor_target.mu)
+    population.critic_target.load_member(0, model.critic_target.qf0)
+    return population
+
+
+def test_ddpg_gradient_step_is_sb3s() -> None:
+    data = make_dataset()
+    config = DDPGConfig(**{**DDPG_FAST, "tau": 0.05, "learning_rate": 3e-3, "gamma": 0.95})
+    model = _sb3_ddpg_with_buffer(data, config)
+    population = _population_from_sb3(data, config, model)
+
+    for step in range(3):  # three steps: Adam's moments and bias corrections matter
+        np.random.seed(step)
+        batch = model.replay_buffer.sample(config.batch_size)
+        model.replay_buffer.sample = lambda *args, _batch=batch, **kwargs: _batch
+        model.train(gradient_steps=1, batch_size=config.batch_size)
+        population.set_learning_rate(torch.tensor([model._current_progress_remaining]))
+        population.gradient_step(
+            ReplayBatch(
+                observations=batch.observations[None],
+                actions=batch.actions[None],
+                next_observations=batch.next_observations[None],
+                rewards=batch.rewards[None],
+                dones=batch.dones[None],
+            )
+        )
+    pairs = [
+        (population.actor, model.actor.mu),
+        (population.critic, model.critic.qf0),
+        (population.actor_target, model.actor_target.mu),
+        (population.critic_target, model.critic_target.qf0),
+    ]
+    for batched, reference in pairs:
+        mine = batched.member_module(0)
+        for a, b in zip(mine.parameters(), reference.parameters(), strict=True):
+            assert _close(a, b), (a - b).abs().max()
+    # and the update moved the weights (the comparison is not between untouched copies)
+    assert not _close(population.actor.member_module(0)[0].weight, model.actor_target.mu[0].weight)
+
+
+def test_masked_ddpg_member_does_not_change() -> None:
+    data = make_dataset()
+    config = DDPGConfig(**DDPG_FAST)
+    population = DDPGPopulation(data, "base", [config, config], [0, 1], device="cpu")
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(40):
+        obs = torch.rand(2, 1, population.obs_dim, generator=gen)
+        population.store(
+            obs.view(2, -1), torch.rand(2, 1, generator=gen), obs.view(2, -1) + 1,
+            torch.rand(2, generator=gen), torch.zeros(2, dtype=torch.bool)
+        )
+    nets = (population.actor, population.critic, population.actor_target, population.critic_target)
+    before = [[p[1].clone() for p in net.parameters()] for net in nets]
+    moved = [[p[0].clone() for p in net.parameters()] for net in nets]
+    for _ in range(3):
+        population.gradient_step(population.sample(), torch.tensor([True, False]))
+    for net, frozen, old in zip(nets, before, moved, strict=True):
+        for p, f, o in zip(net.parameters(), frozen, old, strict=True):
+            assert torch.equal(p[1], f)
+            assert not torch.equal(p[0], o)
+    assert population.critic_optimizer.steps.tolist() == [3.0, 0.0]
+
+
+def test_ddpg_members_of_a_population_train_as_alone() -> None:
+    data = make_dataset()
+    # the slow member also ends earlier: the population drops it and goes on without it
+    slow = {**DDPG_FAST, "learning_rate": 1e-4, "lr_min": 1e-5, "total_steps": 240}
+    fast = {**DDPG_FAST, "learning_rate": 5e-3, "lr_min": 1e-3}
+    together = train_ddpg_population(data, "base", [slow, fast], [3, 4], device="cpu")
+    alone = [
+        train_ddpg_population(data, "base", [slow], [3], device="cpu")[0],
+        train_ddpg_population(data, "base", [fast], [4], device="cpu")[0],
+    ]
+    for a, b in zip(together, alone, strict=True):
+        assert [p.step for p in a.curve] == [p.step for p in b.curve]
+        assert np.allclose([p.val_loss for p in a.curve], [p.val_loss for p in b.curve], rtol=1e-6)
+        assert a.test_loss == pytest.approx(b.test_loss, rel=1e-6)
+        assert a.extras["gradient_steps"] == b.extras["gradient_steps"]
+        for p, q in zip(a.policy.actor.parameters(), b.policy.actor.parameters(), strict=True):
+            assert _close(p, q, 1e-6)
+    # the two learning rates gave two different runs
+    assert together[0].test_loss != together[1].test_loss
+    assert together[0].extras["env_steps"] == 240 and together[1].extras["env_steps"] == 360
