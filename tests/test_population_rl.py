@@ -16,6 +16,8 @@ from deepstock.core.streams import RowStreams
 from deepstock.methods.ddpg import DDPGConfig, make_ddpg
 from deepstock.methods.envs import InventoryVecEnv, PopulationEnv
 from deepstock.methods.population.ddpg import DDPGPopulation, ReplayBatch, train_ddpg_population
+from deepstock.methods.population.ppo import PPOPopulation, train_ppo_population
+from deepstock.methods.ppo import PPOConfig, make_ppo
 
 #: Small DDPG runs: a few hundred steps with small networks.
 DDPG_FAST = {
@@ -154,8 +156,11 @@ def test_masked_ddpg_member_does_not_change() -> None:
     for _ in range(40):
         obs = torch.rand(2, 1, population.obs_dim, generator=gen)
         population.store(
-            obs.view(2, -1), torch.rand(2, 1, generator=gen), obs.view(2, -1) + 1,
-            torch.rand(2, generator=gen), torch.zeros(2, dtype=torch.bool)
+            obs.view(2, -1),
+            torch.rand(2, 1, generator=gen),
+            obs.view(2, -1) + 1,
+            torch.rand(2, generator=gen),
+            torch.zeros(2, dtype=torch.bool),
         )
     nets = (population.actor, population.critic, population.actor_target, population.critic_target)
     before = [[p[1].clone() for p in net.parameters()] for net in nets]
@@ -189,3 +194,111 @@ def test_ddpg_members_of_a_population_train_as_alone() -> None:
     # the two learning rates gave two different runs
     assert together[0].test_loss != together[1].test_loss
     assert together[0].extras["env_steps"] == 240 and together[1].extras["env_steps"] == 360
+
+
+# ---------------------------------------------------------------------- PPO
+PPO_FAST = {
+    "total_steps": 256,
+    "n_steps": 64,
+    "batch_size": 16,
+    "eval_freq": 64,
+    "net_arch": [16, 16],
+    "n_epochs": 2,
+}
+
+
+def test_ppo_advantages_and_epoch_are_sb3s() -> None:
+    data = make_dataset()
+    config = PPOConfig(**{**PPO_FAST, "n_envs": 2, "learning_rate": 3e-3, "ent_coef": 0.05})
+    env = InventoryVecEnv(data, "base", n_envs=2, action_scaling="native", seed=0)
+    model = make_ppo(env, config, seed=0, device=torch.device("cpu"))
+    model.set_logger(configure(None, []))
+    total, callback = model._setup_learn(config.total_steps, None)
+    model.collect_rollouts(env, callback, model.rollout_buffer, config.n_steps // 2)
+    model._update_current_progress_remaining(model.num_timesteps, total)
+    buffer = model.rollout_buffer
+
+    population = PPOPopulation(data, "base", [config], [0], device="cpu")
+    policy = model.policy
+    population.load_member_policy(
+        0,
+        torch.nn.Sequential(*policy.mlp_extractor.policy_net, policy.action_net),
+        torch.nn.Sequential(*policy.mlp_extractor.value_net, policy.value_net),
+        policy.log_std,
+    )
+    for name, values in (
+        ("obs", buffer.observations),
+        ("actions", buffer.actions),
+        ("rewards", buffer.rewards),
+        ("starts", buffer.episode_starts),
+        ("values", buffer.values),
+        ("log_probs", buffer.log_probs),
+    ):
+        getattr(population, f"rollout_{name}")[0] = torch.as_tensor(values).reshape(
+            getattr(population, f"rollout_{name}")[0].shape
+        )
+    with torch.no_grad():
+        last_values = policy.predict_values(torch.as_tensor(model._last_obs)).view(1, 2)
+    dones = torch.as_tensor(model._last_episode_starts).view(1, 2)
+    advantages, returns = population.advantages(last_values, dones)
+    assert _close(advantages[0], torch.as_tensor(buffer.advantages))
+    assert _close(returns[0], torch.as_tensor(buffer.returns))
+
+    # SB3's minibatch orders: np.random.permutation once per epoch
+    np.random.seed(7)
+    orders = [torch.as_tensor(np.random.permutation(config.n_steps))[None] for _ in range(2)]
+    np.random.seed(7)
+    model.train()
+    clip = population.set_schedules(torch.tensor([model._current_progress_remaining]))
+    population.update(population.rollout_batch(advantages, returns), clip, orders=orders)
+    mine = [*population.actor.member_module(0).parameters()]
+    reference = [*policy.mlp_extractor.policy_net.parameters(), *policy.action_net.parameters()]
+    mine += [*population.critic.member_module(0).parameters()]
+    reference += [*policy.mlp_extractor.value_net.parameters(), *policy.value_net.parameters()]
+    for a, b in zip(mine, reference, strict=True):
+        assert _close(a, b), (a - b).abs().max()
+    assert _close(population.log_std[0, 0], policy.log_std)
+    assert float(population.optimizer.lr[0]) == pytest.approx(
+        model.policy.optimizer.param_groups[0]["lr"]
+    )
+
+
+def test_ppo_members_of_a_population_train_as_alone_and_masking_freezes() -> None:
+    data = make_dataset()
+    slow = {**PPO_FAST, "learning_rate": 1e-4, "lr_min": 1e-5, "n_epochs": 1, "total_steps": 128}
+    fast = {**PPO_FAST, "learning_rate": 5e-3, "lr_min": 1e-3, "n_epochs": 3}
+    together = train_ppo_population(data, "base", [slow, fast], [3, 4], device="cpu")
+    alone = [
+        train_ppo_population(data, "base", [slow], [3], device="cpu")[0],
+        train_ppo_population(data, "base", [fast], [4], device="cpu")[0],
+    ]
+    for a, b in zip(together, alone, strict=True):
+        assert [p.step for p in a.curve] == [p.step for p in b.curve]
+        assert np.allclose([p.val_loss for p in a.curve], [p.val_loss for p in b.curve], rtol=1e-6)
+        assert a.test_loss == pytest.approx(b.test_loss, rel=1e-6)
+        for p, q in zip(a.policy.actor.parameters(), b.policy.actor.parameters(), strict=True):
+            assert _close(p, q, 1e-6)
+    assert together[0].test_loss != together[1].test_loss
+    assert together[0].extras["env_steps"] == 128 and together[1].extras["env_steps"] == 256
+
+    # a masked member's weights and Adam state stay as they are
+    population = PPOPopulation(data, "base", [PPOConfig(**PPO_FAST)] * 2, [0, 1], device="cpu")
+    gen = torch.Generator().manual_seed(0)
+    for name in ("obs", "actions", "rewards", "values", "log_probs"):
+        tensor = getattr(population, f"rollout_{name}")
+        tensor.copy_(torch.rand(tensor.shape, generator=gen))
+    before = [p[1].clone() for p in population.parameters()]
+    moved = [p[0].clone() for p in population.parameters()]
+    advantages, returns = population.advantages(torch.zeros(2, 1), torch.zeros(2, 1))
+    population.set_schedules(torch.ones(2))
+    population.update(
+        population.rollout_batch(advantages, returns),
+        torch.full((2,), 0.2),
+        active=torch.tensor([True, False]),
+    )
+    for p, b in zip(population.parameters(), before, strict=True):
+        assert torch.equal(p[1], b)
+    assert any(
+        not torch.equal(p[0], m) for p, m in zip(population.parameters(), moved, strict=True)
+    )
+    assert population.optimizer.steps.tolist()[1] == 0.0

@@ -79,7 +79,9 @@ class RowStreams:
         seeds = [int(s) for s in seeds]
         if not seeds:
             raise ValueError("RowStreams needs at least one seed")
-        streams = [int(stream)] * len(seeds) if isinstance(stream, int) else [int(s) for s in stream]
+        streams = (
+            [int(stream)] * len(seeds) if isinstance(stream, int) else [int(s) for s in stream]
+        )
         if len(streams) != len(seeds):
             raise ValueError(
                 f"stream must be one int or one per seed ({len(seeds)}), got {len(streams)}"
@@ -106,9 +108,7 @@ class RowStreams:
         if rows is None:
             self.counters = self.counters + n
         else:
-            self.counters = self.counters.index_add(
-                0, rows, torch.full_like(counters, n)
-            )
+            self.counters = self.counters.index_add(0, rows, torch.full_like(counters, n))
         return _mix(keys[:, None] + steps * _GOLDEN)
 
     def uniform(self, n: int, rows: Tensor | None = None) -> Tensor:

@@ -964,7 +964,7 @@ class PopulationEnv:
     def select_members(self, members: Tensor | Sequence[int]) -> None:
         """Keep only the listed members (indices into the current members, in that order)."""
         index = torch.as_tensor(members, dtype=torch.int64, device=self.device)
-        slots = (index[:, None] * self.n_envs + torch.arange(self.n_envs, device=self.device))
+        slots = index[:, None] * self.n_envs + torch.arange(self.n_envs, device=self.device)
         slots = slots.reshape(-1)
         self._episodes.select(slots)
         self._streams = self._streams.subset(slots)

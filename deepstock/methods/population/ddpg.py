@@ -196,17 +196,16 @@ class DDPGPopulation:
         self.actor = BatchedMLP(members, actor_sizes, nn.ReLU, nn.Tanh)
         self.critic = BatchedMLP(members, critic_sizes, nn.ReLU)
         for k, seed in enumerate(self.seeds):
-            self.actor.load_member_state(k, _member_init(actor_sizes, nn.Tanh, seed).member_state(0))
+            self.actor.load_member_state(
+                k, _member_init(actor_sizes, nn.Tanh, seed).member_state(0)
+            )
             critic_init = _member_init(critic_sizes, None, seed + 1_000_003)
             self.critic.load_member_state(k, critic_init.member_state(0))
         self.actor.to(dev)
         self.critic.to(dev)
         # initial_action_bias: tanh(bias shift) = 2 b - 1 (the target starts shifted too)
         shift = torch.tensor(
-            [
-                math.atanh(min(max(2.0 * c.initial_action_bias - 1.0, -0.99), 0.99))
-                for c in configs
-            ],
+            [math.atanh(min(max(2.0 * c.initial_action_bias - 1.0, -0.99), 0.99)) for c in configs],
             dtype=torch.float32,
             device=dev,
         )
@@ -425,9 +424,7 @@ class DDPGPopulation:
             due = (~self.stopping.stopped) & (t >= self.next_eval)
             if bool(due.any()):
                 self._validate_members(due, t)
-            self.store(
-                observations, actions, step.terminal_observation, step.reward, step.done
-            )
+            self.store(observations, actions, step.terminal_observation, step.reward, step.done)
             observations = step.observation
             collect_done = (t // self.n_envs) % self.steps_between == 0
             if collect_done:
@@ -531,12 +528,29 @@ class DDPGPopulation:
         self.best_actor = self.best_actor.subset(index)
         self.actor_optimizer = self.actor_optimizer.subset(index, self.actor.parameters())
         self.critic_optimizer = self.critic_optimizer.subset(index, self.critic.parameters())
-        for name in ("lr_start", "lr_end", "lr_fraction", "tau", "gamma", "noise_sigma",
-                     "capacity", "buffer_obs", "buffer_next_obs", "buffer_actions",
-                     "buffer_rewards", "buffer_dones"):
+        for name in (
+            "lr_start",
+            "lr_end",
+            "lr_fraction",
+            "tau",
+            "gamma",
+            "noise_sigma",
+            "capacity",
+            "buffer_obs",
+            "buffer_next_obs",
+            "buffer_actions",
+            "buffer_rewards",
+            "buffer_dones",
+        ):
             setattr(self, name, getattr(self, name)[dev_index])
-        for name in ("learning_starts", "total_steps", "eval_freq", "next_eval",
-                     "n_gradient_steps", "evaluation_seconds"):
+        for name in (
+            "learning_starts",
+            "total_steps",
+            "eval_freq",
+            "next_eval",
+            "n_gradient_steps",
+            "evaluation_seconds",
+        ):
             setattr(self, name, getattr(self, name)[index])
         self.stopping = self.stopping.subset(index)
         for name in ("warmup_streams", "noise_streams", "replay_streams"):

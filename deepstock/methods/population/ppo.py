@@ -120,7 +120,9 @@ class RolloutBatch:
     returns: Tensor
 
 
-def _orthogonal_member(sizes: list[int], head_gain: float, generator: torch.Generator) -> nn.Sequential:
+def _orthogonal_member(
+    sizes: list[int], head_gain: float, generator: torch.Generator
+) -> nn.Sequential:
     """One member's MLP with SB3's orthogonal initialization (hidden gain sqrt(2))."""
     layers: list[nn.Module] = []
     for position, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
@@ -208,7 +210,9 @@ class PPOPopulation:
             device=dev,
         )
         with torch.no_grad():
-            self.actor.layers[-1].bias.copy_(bias[:, None, None].expand_as(self.actor.layers[-1].bias))
+            self.actor.layers[-1].bias.copy_(
+                bias[:, None, None].expand_as(self.actor.layers[-1].bias)
+            )
         self.log_std = nn.Parameter(
             torch.tensor([c.log_std_init for c in configs], dtype=torch.float32, device=dev)
             .view(members, 1, 1)
@@ -224,7 +228,7 @@ class PPOPopulation:
         self.lr_end = per_member("lr_min").to(dev)
         self.lr_fraction = per_member("lr_fraction").to(dev)
         self.clip_start = per_member("clip_range").to(dev)
-        self.optimizer = MemberAdam(self._parameters(), self.lr_start, eps=1e-5)
+        self.optimizer = MemberAdam(self.parameters(), self.lr_start, eps=1e-5)
         self.ent_coef = per_member("ent_coef", torch.float32).to(dev)
         self.vf_coef = per_member("vf_coef", torch.float32).to(dev)
         self.gamma = per_member("gamma", torch.float32).to(dev)
@@ -249,7 +253,7 @@ class PPOPopulation:
         self.num_timesteps = 0
         self._allocate_rollout()
 
-    def _parameters(self) -> list[Tensor]:
+    def parameters(self) -> list[Tensor]:
         """Every trained tensor, in SB3's ``policy.parameters()`` order up to grouping."""
         return [*self.actor.parameters(), *self.critic.parameters(), self.log_std]
 
@@ -321,7 +325,9 @@ class PPOPopulation:
         k = self.members
 
         def flat(values: Tensor) -> Tensor:
-            return values.transpose(1, 2).reshape(k, self.steps_per_slot * self.n_envs, *values.shape[3:])
+            return values.transpose(1, 2).reshape(
+                k, self.steps_per_slot * self.n_envs, *values.shape[3:]
+            )
 
         return RolloutBatch(
             observations=flat(self.rollout_obs),
@@ -396,7 +402,7 @@ class PPOPopulation:
                 stepping = in_epoch & ~kl_stopped
                 self.optimizer.zero_grad()
                 loss.sum().backward()
-                clip_grad_norm_per_member(self._parameters(), self.max_grad_norm)
+                clip_grad_norm_per_member(self.parameters(), self.max_grad_norm)
                 self.optimizer.step(stepping)
                 in_epoch = stepping
 
@@ -471,7 +477,10 @@ class PPOPopulation:
                     if self.members == 0:
                         break
                     obs, actions, values, log_probs = (
-                        obs[keep], actions[keep], values[keep], log_probs[keep]
+                        obs[keep],
+                        actions[keep],
+                        values[keep],
+                        log_probs[keep],
                     )
                     rewards, next_obs, dones = rewards[keep], next_obs[keep], dones[keep]
                 self.rollout_obs[:, step_in_rollout] = obs
@@ -574,11 +583,24 @@ class PPOPopulation:
         self.critic = self.critic.subset(index)
         self.best_actor = self.best_actor.subset(index)
         self.log_std = nn.Parameter(self.log_std.detach()[dev_index].clone())
-        self.optimizer = self.optimizer.subset(index, self._parameters())
+        self.optimizer = self.optimizer.subset(index, self.parameters())
         for name in (
-            "lr_start", "lr_end", "lr_fraction", "clip_start", "ent_coef", "vf_coef", "gamma",
-            "gae_lambda", "max_grad_norm", "target_kl", "rollout_obs", "rollout_actions",
-            "rollout_rewards", "rollout_starts", "rollout_values", "rollout_log_probs",
+            "lr_start",
+            "lr_end",
+            "lr_fraction",
+            "clip_start",
+            "ent_coef",
+            "vf_coef",
+            "gamma",
+            "gae_lambda",
+            "max_grad_norm",
+            "target_kl",
+            "rollout_obs",
+            "rollout_actions",
+            "rollout_rewards",
+            "rollout_starts",
+            "rollout_values",
+            "rollout_log_probs",
         ):
             setattr(self, name, getattr(self, name)[dev_index])
         for name in ("n_epochs", "total_steps", "eval_freq", "next_eval", "evaluation_seconds"):

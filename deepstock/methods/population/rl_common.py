@@ -109,9 +109,7 @@ class PopulationActorPolicy(nn.Module):
         return order.to(observation.pipeline.dtype)
 
 
-def _population_rollout(
-    simulator: InventorySimulator, policy: PopulationActorPolicy
-) -> Rollout:
+def _population_rollout(simulator: InventorySimulator, policy: PopulationActorPolicy) -> Rollout:
     n = simulator.batch_size
     index = torch.arange(n, device=simulator.device).repeat(policy.members)
     return simulator.rollout(policy, index=index)
@@ -190,7 +188,9 @@ class MemberEarlyStopping:
         losses = losses.detach().to("cpu", torch.float64)
         improved = evaluated & (losses < self.best_loss)
         self.best_loss = torch.where(improved, losses, self.best_loss)
-        self.best_step = torch.where(improved, torch.full_like(self.best_step, step), self.best_step)
+        self.best_step = torch.where(
+            improved, torch.full_like(self.best_step, step), self.best_step
+        )
         self.n_evals = self.n_evals + evaluated.long()
         counting = evaluated & (self.n_evals > self.min_evals)
         self.no_improvement = torch.where(
