@@ -403,9 +403,23 @@ def _add_train(subparsers: Any) -> None:
     parser.add_argument(
         "--device", default="auto", help="auto (CUDA when available), cpu or cuda (default: auto)"
     )
+    _add_engine_option(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.set_defaults(handler=_run_train, command_parser=parser)
+
+
+def _add_engine_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        choices=("sb3", "population"),
+        default="sb3",
+        help=(
+            "sb3: each method's single-run path (Stable-Baselines3 for DDPG/PPO, DS's own); "
+            "population: the population engine, many runs as one batched computation "
+            "(default: sb3)"
+        ),
+    )
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -425,6 +439,7 @@ def _run_train(args: argparse.Namespace) -> int:
             seed=args.seed,
             device=args.device,
             progress=not args.no_progress and not args.json,
+            engine=args.engine,
         )
     except ValueError as error:
         parser.error(str(error))

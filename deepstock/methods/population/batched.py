@@ -9,7 +9,8 @@ PPO) shares:
   one ``torch.baddbmm`` per layer, ``(K, B, in) -> (K, B, out)``. :meth:`BatchedMLP.load_member`
   and :meth:`BatchedMLP.member_module` copy member ``k`` from / to an ordinary ``nn.Sequential``
   of ``nn.Linear`` layers and activations, so a population can start from the exact initial
-  weights of single runs and a finished member becomes an ordinary network again.
+  weights of single runs and a finished member becomes an ordinary network again;
+  :class:`MemberRowsNetwork` runs a population where code expects one network over rows.
 - :class:`MemberAdam`: the update of ``torch.optim.Adam`` with a learning rate, a step count and
   an on/off switch per member (a switched-off member's weights and moments do not change).
 - :func:`clip_grad_norm_per_member`: ``torch.nn.utils.clip_grad_norm_`` applied to each member's
@@ -47,6 +48,7 @@ __all__ = [
     "BatchedMLP",
     "MemberAdam",
     "MemberPlateau",
+    "MemberRowsNetwork",
     "clip_grad_norm_per_member",
     "member_mask",
     "stack_hyperparameter",
@@ -258,8 +260,14 @@ class BatchedMLP(nn.Module):
         for batched, linear in zip(self.layers, self._linear_layers(module), strict=True):
             batched.load_member(k, linear)
 
-    def member_module(self, k: int) -> nn.Sequential:
-        """Member ``k`` as an ordinary ``nn.Sequential`` on the CPU (copies of its weights)."""
+    def member_module(self, k: int, parameters: Sequence[Tensor] | None = None) -> nn.Sequential:
+        """Member ``k`` as an ordinary ``nn.Sequential`` on the CPU (copies of its weights).
+
+        Args:
+            k: the member.
+            parameters: ``(K, ...)`` tensors in ``parameters()`` order to read member ``k``'s
+                weights from instead of the live ones (e.g. kept best weights).
+        """
         parts: list[nn.Module] = []
         last = len(self.layers) - 1
         for position, layer in enumerate(self.layers):
@@ -268,7 +276,20 @@ class BatchedMLP(nn.Module):
                 parts.append(_make_activation(self._activation))
         if self._output_activation is not None:
             parts.append(_make_activation(self._output_activation))
-        return nn.Sequential(*parts)
+        network = nn.Sequential(*parts)
+        if parameters is not None:
+            linears = [m for m in network if isinstance(m, nn.Linear)]
+            values = list(parameters)
+            if len(values) != 2 * len(linears):
+                raise ValueError(
+                    f"expected {2 * len(linears)} parameter tensors (weight, bias per layer), "
+                    f"got {len(values)}"
+                )
+            with torch.no_grad():
+                for linear, weight, bias in zip(linears, values[::2], values[1::2], strict=True):
+                    linear.weight.copy_(weight[k].detach().T.cpu())
+                    linear.bias.copy_(bias[k, 0].detach().cpu())
+        return network
 
     def member_state(self, k: int) -> list[Tensor]:
         """Detached copies of member ``k``'s parameters (in ``parameters()`` order)."""
@@ -296,6 +317,30 @@ class BatchedMLP(nn.Module):
             for mine, theirs in zip(self.parameters(), result.parameters(), strict=True):
                 theirs.copy_(mine[index.to(mine.device)])
         return result
+
+
+class MemberRowsNetwork(nn.Module):
+    """A :class:`BatchedMLP` seen as one ordinary network over member-major rows.
+
+    ``forward`` takes ``(K * B, in)`` rows, the ``B`` rows of member 0 first, then member 1's,
+    and so on, and returns ``(K * B, out)``: row ``k * B + i`` goes through member ``k``. This
+    lets code written for one network of ``(batch, in) -> (batch, out)`` (the simulator's
+    policies, :class:`deepstock.model.regularizations.NetworkPolicy`) drive a whole population
+    at once, with each member acting on its own block of trajectories.
+    """
+
+    def __init__(self, mlp: BatchedMLP) -> None:
+        super().__init__()
+        self.mlp = mlp
+
+    def forward(self, inputs: Tensor) -> Tensor:
+        members = self.mlp.members
+        if inputs.shape[0] % members:
+            raise ValueError(
+                f"{inputs.shape[0]} rows cannot be split into {members} equal member blocks"
+            )
+        out = self.mlp(inputs.reshape(members, -1, inputs.shape[-1]))
+        return out.reshape(-1, out.shape[-1])
 
 
 # ====================================================================== optimization
