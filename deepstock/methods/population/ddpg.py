@@ -57,13 +57,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from deepstock.core.checks import check_int
 from deepstock.core.streams import RowStreams
 from deepstock.methods.common import TrainResult, settings_from_mapping
 from deepstock.methods.ddpg import DDPGConfig, update_schedule
@@ -566,42 +567,47 @@ def _copy_mlp(mlp: BatchedMLP) -> BatchedMLP:
 
 def train_ddpg_population(
     dataset: InventoryDataset,
-    regularization: str,
-    settings_list: Sequence[DDPGConfig | dict[str, Any] | None],
+    regularization: str | Regularization,
+    configs: Sequence[DDPGConfig | Mapping[str, Any] | None],
     seeds: Sequence[int],
     *,
     device: str | torch.device = "auto",
-    on_member_done: Callable[[TrainResult], None] | None = None,
+    max_members: int | None = None,
+    on_member_done: Callable[[int, TrainResult], None] | None = None,
 ) -> list[TrainResult]:
-    """Train K DDPG members (``settings_list[i]`` with ``seeds[i]``) as populations.
+    """Train one DDPG member per ``(configs[i], seeds[i])`` as populations.
 
-    Members are grouped by :func:`ddpg_structure`; each group trains as one
-    :class:`DDPGPopulation`, the groups one after another.
+    Members are grouped by :func:`ddpg_structure` and each group is cut into chunks of at most
+    ``max_members``; each chunk trains as one :class:`DDPGPopulation`, one after another.
 
     Args:
         dataset: with ``train``, ``val`` and ``test`` splits.
         regularization: ``none``, ``base``, ``coeff`` or ``both``.
-        settings_list: K :class:`~deepstock.methods.ddpg.DDPGConfig` or mappings of its fields.
-        seeds: K seeds.
+        configs: per member, a :class:`~deepstock.methods.ddpg.DDPGConfig` or a mapping of its
+            fields (missing keys take the defaults; unknown keys fail).
+        seeds: per member, its seed.
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
-        on_member_done: called with each member's result the moment it finishes.
+        max_members: the most members per computation (None: a whole group).
+        on_member_done: ``on_member_done(i, result)``, called the moment member ``i`` finishes.
 
     Returns:
-        K :class:`~deepstock.methods.common.TrainResult`, in the order of ``settings_list``.
+        One :class:`~deepstock.methods.common.TrainResult` per member, in input order.
     """
-    configs = [settings_from_mapping(DDPGConfig, s, method="ddpg") for s in settings_list]
+    settings = [settings_from_mapping(DDPGConfig, c, method="ddpg") for c in configs]
     seeds = [int(s) for s in seeds]
-    if len(configs) != len(seeds) or not configs:
+    if len(settings) != len(seeds) or not settings:
         raise ValueError(
-            f"settings_list and seeds must have the same positive length, got {len(configs)} "
+            f"configs and seeds must have the same positive length, got {len(settings)} "
             f"and {len(seeds)}"
         )
-    results: list[TrainResult | None] = [None] * len(configs)
-    for group in group_members([ddpg_structure(c) for c in configs]):
+    if max_members is not None:
+        check_int("max_members", max_members, 1)
+    results: list[TrainResult | None] = [None] * len(settings)
+    for group in group_members([ddpg_structure(c) for c in settings], max_members):
         population = DDPGPopulation(
             dataset,
             regularization,
-            [configs[i] for i in group],
+            [settings[i] for i in group],
             [seeds[i] for i in group],
             device=device,
         )
@@ -609,7 +615,7 @@ def train_ddpg_population(
         def done(position: int, result: TrainResult, group: list[int] = group) -> None:
             results[group[position]] = result
             if on_member_done is not None:
-                on_member_done(result)
+                on_member_done(group[position], result)
 
         population.run(done)
     return [r for r in results if r is not None]

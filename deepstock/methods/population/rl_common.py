@@ -48,12 +48,17 @@ def linear_schedule_values(
     return torch.where(done > end_fraction, end, ramp)
 
 
-def group_members(keys: Sequence[Hashable]) -> list[list[int]]:
-    """Member indices grouped by equal keys, groups in order of first appearance."""
+def group_members(keys: Sequence[Hashable], max_members: int | None = None) -> list[list[int]]:
+    """Member indices grouped by equal keys (groups in order of first appearance), each group
+    cut into consecutive chunks of at most ``max_members`` (None: no cut)."""
     groups: dict[Hashable, list[int]] = {}
     for index, key in enumerate(keys):
         groups.setdefault(key, []).append(index)
-    return list(groups.values())
+    chunks = []
+    for members in groups.values():
+        size = max_members or len(members)
+        chunks.extend(members[i : i + size] for i in range(0, len(members), size))
+    return chunks
 
 
 class PopulationActorPolicy(nn.Module):
