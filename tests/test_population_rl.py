@@ -17,13 +17,15 @@ from deepstock.methods.ddpg import DDPGConfig, make_ddpg
 from deepstock.methods.envs import InventoryVecEnv, PopulationEnv
 from deepstock.methods.population.ddpg import DDPGPopulation, ReplayBatch, train_ddpg_population
 from deepstock.methods.population.ppo import PPOPopulation, train_ppo_population
+from deepstock.methods.population.rl_common import MemberEarlyStopping
+from deepstock.methods.train import train
 from deepstock.methods.ppo import PPOConfig, make_ppo
 
 #: Small DDPG runs: a few hundred steps with small networks.
 DDPG_FAST = {
-    "total_steps": 360,
+    "total_steps": 240,
     "learning_starts": 60,
-    "eval_freq": 120,
+    "eval_freq": 80,
     "batch_size": 16,
     "net_arch": [16, 16],
     "record_steps": 0,
@@ -84,6 +86,36 @@ def test_population_env_rewards_are_the_vec_env_rewards() -> None:
         step = env.step(action)
         _, reward, _, _ = vec.step(action.numpy())
         assert np.allclose(step.reward.numpy(), reward)
+
+
+# ---------------------------------------------------------------------- early stopping
+def test_member_early_stopping_follows_sb3s_rule_per_member() -> None:
+    # member 0: patience 1, min_evals 2; member 1: patience 0, min_evals 0
+    stopping = MemberEarlyStopping(torch.tensor([1, 0]), torch.tensor([2, 0]))
+    losses = [(5.0, 5.0), (6.0, 4.0), (7.0, 4.0), (4.0, 3.0), (4.5, 3.0), (4.4, 3.0)]
+    stopped_at = {}
+    for step, pair in enumerate(losses, start=1):
+        evaluated = ~stopping.stopped
+        improved = stopping.record(evaluated, torch.tensor(pair, dtype=torch.float64), step)
+        if step == 4:
+            assert improved.tolist() == [True, False]  # member 1 has stopped
+        for k in range(2):
+            if bool(stopping.stopped[k]) and k not in stopped_at:
+                stopped_at[k] = step
+    # member 1 stops at its first evaluation without improvement (step 3); member 0 ignores
+    # its first two evaluations, then stops at the second consecutive miss (step 6)
+    assert stopped_at == {1: 3, 0: 6}
+    assert stopping.best_loss.tolist() == [4.0, 4.0]
+    assert [p.step for p in stopping.curves[1]] == [1, 2, 3]
+
+
+def test_train_dispatches_to_the_population_engine() -> None:
+    data = make_dataset()
+    result = train("ppo", "base", data, PPO_FAST, engine="population", device="cpu")
+    assert result.extras["engine"] == "population" and result.method == "ppo"
+    assert result.extras["env_steps"] == PPO_FAST["total_steps"]
+    with pytest.raises(ValueError, match="configs and seeds"):
+        train_ddpg_population(data, "base", [DDPG_FAST], [0, 1])
 
 
 # ---------------------------------------------------------------------- DDPG
@@ -177,7 +209,7 @@ def test_masked_ddpg_member_does_not_change() -> None:
 def test_ddpg_members_of_a_population_train_as_alone() -> None:
     data = make_dataset()
     # the slow member also ends earlier: the population drops it and goes on without it
-    slow = {**DDPG_FAST, "learning_rate": 1e-4, "lr_min": 1e-5, "total_steps": 240}
+    slow = {**DDPG_FAST, "learning_rate": 1e-4, "lr_min": 1e-5, "total_steps": 160}
     fast = {**DDPG_FAST, "learning_rate": 5e-3, "lr_min": 1e-3}
     together = train_ddpg_population(data, "base", [slow, fast], [3, 4], device="cpu")
     alone = [
@@ -193,7 +225,7 @@ def test_ddpg_members_of_a_population_train_as_alone() -> None:
             assert _close(p, q, 1e-6)
     # the two learning rates gave two different runs
     assert together[0].test_loss != together[1].test_loss
-    assert together[0].extras["env_steps"] == 240 and together[1].extras["env_steps"] == 360
+    assert together[0].extras["env_steps"] == 160 and together[1].extras["env_steps"] == 240
 
 
 # ---------------------------------------------------------------------- PPO
