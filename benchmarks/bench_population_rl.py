@@ -83,14 +83,14 @@ def main() -> None:
         population = [r for r in rows if r["method"] == method and r["engine"] == "population"]
         if not sb3 or not population:
             continue
-        best = max(r["agent_steps_per_s"] for r in population)
-        summary[method] = {
-            "sb3_steps_per_s": sb3[0]["agent_steps_per_s"],
-            "population_agent_steps_per_s": {
-                str(r["members"]): r["agent_steps_per_s"] for r in population
-            },
-            "speedup": best / sb3[0]["agent_steps_per_s"],
-        }
+        summary[method] = {}
+        for figure in ("agent_steps_per_s", "agent_steps_per_cpu_s"):
+            best = max(r[figure] for r in population)
+            summary[method][figure] = {
+                "sb3": sb3[0][figure],
+                "population": {str(r["members"]): r[figure] for r in population},
+                "speedup": best / sb3[0][figure],
+            }
     print(json.dumps({"summary": summary}, indent=2))
 
 

@@ -18,8 +18,8 @@ from deepstock.methods.envs import InventoryVecEnv, PopulationEnv
 from deepstock.methods.population.ddpg import DDPGPopulation, ReplayBatch, train_ddpg_population
 from deepstock.methods.population.ppo import PPOPopulation, train_ppo_population
 from deepstock.methods.population.rl_common import MemberEarlyStopping
-from deepstock.methods.train import train
 from deepstock.methods.ppo import PPOConfig, make_ppo
+from deepstock.methods.train import train
 
 #: Small DDPG runs: a few hundred steps with small networks.
 DDPG_FAST = {
