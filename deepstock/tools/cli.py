@@ -540,6 +540,20 @@ def _add_tune(subparsers: Any) -> None:
         default="cpu",
         help="torch device of every run: cpu, cuda or auto (default: cpu)",
     )
+    _add_engine_option(parser)
+    parser.add_argument(
+        "--batch-trials",
+        type=_positive_int,
+        help=(
+            "stage-1 trials asked of TPE at a time and trained together "
+            "(default: 1 on sb3, 10 on population)"
+        ),
+    )
+    parser.add_argument(
+        "--max-members",
+        type=_positive_int,
+        help="population engine: most members per computation (default: from the device)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.set_defaults(handler=_run_tune, command_parser=parser)
@@ -576,6 +590,9 @@ def _run_tune(args: argparse.Namespace) -> int:
             n_seeds=args.seeds,
             repeats=args.repeats,
             training={args.method: dict(args.overrides)} if args.overrides else None,
+            engine=args.engine,
+            batch_trials=args.batch_trials,
+            max_members=args.max_members,
         )
     except ValueError as error:
         parser.error(str(error))
