@@ -950,6 +950,20 @@ class Tuner:
             else:
                 time.sleep(_POLL_S)  # the last trials are running elsewhere
 
+    def run_search(self, repeat: int, on_trial: Callable[[], None] | None = None) -> None:
+        """Run (or resume) stage 1 of ``repeat`` only, in this process (after :meth:`prepare`):
+        one trial at a time, or in batches when ``batch_trials > 1``."""
+        callback = on_trial or (lambda: None)
+        if self.batch_trials > 1:
+            self._run_search_batched(repeat, callback)
+        else:
+            self._run_search(repeat, callback)
+
+    def search_trials(self, repeat: int) -> list[Any]:
+        """The first ``n_trials`` complete stage-1 trials of ``repeat`` by number (frozen
+        Optuna trials; each has its run under ``user_attrs["run"]``)."""
+        return self._search_trials(repeat)
+
     def _search_trials(self, repeat: int) -> list[Any]:
         """The first ``n_trials`` complete stage-1 trials by number (frozen trials)."""
         from optuna.trial import TrialState
