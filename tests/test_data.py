@@ -258,7 +258,11 @@ def test_dataset_names():
         (generate_iid, {"n_skus": 0}, "n_skus must be an integer >= 1"),
         (generate_iid, {"horizon_periods": 0}, "horizon_periods must be an integer >= 1"),
         (generate_iid, {"test_repeats": 0}, "test_repeats must be an integer >= 1"),
-        (generate_iid, {"demand_mean": float("nan")}, r"demand_mean must be a finite number >= 0\.0"),
+        (
+            generate_iid,
+            {"demand_mean": float("nan")},
+            r"demand_mean must be a finite number >= 0\.0",
+        ),
     ],
 )
 def test_generator_parameter_errors(function, kwargs, message):

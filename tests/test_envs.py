@@ -41,7 +41,7 @@ DATASETS = {
 def env_losses_gym(env: InventoryEnv, action: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
     """Per trajectory: (loss from the steps' losses x window days, loss reported at the end)."""
     from_steps, reported = np.zeros(n), np.zeros(n)
-    counted = env._episodes.counted_days.numpy()
+    counted = env.episodes.counted_days.numpy()
     for trajectory in range(n):
         env.reset(options={"trajectory": trajectory})
         total, done = 0.0, False

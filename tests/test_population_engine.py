@@ -163,3 +163,17 @@ def test_cli_train_with_the_population_engine(capsys) -> None:
     assert output["config"]["epochs"] == 2 and output["method"] == "ds"
     with pytest.raises(SystemExit):
         main(["train", "--setting", "setting1", "--method", "ds", "--reg", "base", "--engine", "x"])
+
+
+def test_bench_population_reports_throughput_as_json(capsys) -> None:
+    from deepstock.tools.cli import main
+
+    args = ["bench", "--population", "--json", "--members", "1", "3", "--length", "1"]
+    assert main(args) == 0
+    report = json.loads(capsys.readouterr().out)
+    ds = report["methods"]["ds"]
+    assert ds["unit"] == "epochs" and ds["config"]["epochs"] == 1
+    assert [row["members"] for row in ds["population"]] == [1, 3]
+    assert all(row["agent_per_s"] > 0 for row in ds["population"]) and ds["speedup"] > 0
+    assert main(["bench", "--population", "--methods", "nope"]) == 2
+    assert "no population benchmark for method 'nope'" in capsys.readouterr().err

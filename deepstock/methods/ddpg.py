@@ -56,15 +56,14 @@ the replay buffer over those steps, ``(steps, obs_dim)``, columns ``extras["stat
 
 from __future__ import annotations
 
-import dataclasses
 import math
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import torch
 from stable_baselines3 import DDPG
+from stable_baselines3.common.buffers import ReplayBuffer
 from stable_baselines3.common.noise import (
     ActionNoise,
     NormalActionNoise,
@@ -75,21 +74,22 @@ from stable_baselines3.common.noise import (
 from deepstock.core.checks import check_int, check_number
 from deepstock.methods.common import (
     TrainResult,
-    evaluate_policy,
-    seed_everything,
     settings_from_mapping,
 )
 from deepstock.methods.envs import InventoryVecEnv
-from deepstock.methods.sb3_common import (
-    ValidationCallback,
-    check_net_arch,
-    linear_schedule,
-)
+from deepstock.methods.sb3_common import check_net_arch, linear_schedule, run_sb3, sb3_result
 from deepstock.model.dataset import InventoryDataset
 from deepstock.model.regularizations import get_regularization
 from deepstock.model.simulator import resolve_device
 
-__all__ = ["DDPGConfig", "RecordingDDPG", "make_ddpg", "parse_action_noise", "train_ddpg"]
+__all__ = [
+    "DDPGConfig",
+    "RecordingDDPG",
+    "RecordingReplayBuffer",
+    "make_ddpg",
+    "parse_action_noise",
+    "train_ddpg",
+]
 
 
 # ====================================================================== settings
@@ -228,14 +228,23 @@ class RecordingDDPG(DDPG):
     """
 
     record_steps: int = 0
+    #: Gradient steps taken so far (what SB3 counts internally as its number of updates).
+    gradient_steps_done: int = 0
 
     def start_recording(self, record_steps: int) -> None:
         self.record_steps = int(record_steps)
         self.critic_losses: list[float] = []
         self.critic_loss_steps: list[int] = []
-        self.buffer_states: list[np.ndarray] = []
+        self.replay_buffer.record_steps = self.record_steps
+
+    @property
+    def buffer_states(self) -> list[np.ndarray]:
+        """The observations written to the replay buffer while recording (one array per env
+        step, ``(n_envs, obs_dim)``)."""
+        return self.replay_buffer.recorded_states
 
     def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        self.gradient_steps_done += int(gradient_steps)
         if self.num_timesteps > self.record_steps:
             super().train(gradient_steps, batch_size)
             return
@@ -244,10 +253,24 @@ class RecordingDDPG(DDPG):
             self.critic_losses.append(float(self.logger.name_to_value["train/critic_loss"]))
             self.critic_loss_steps.append(int(self.num_timesteps))
 
-    def _store_transition(self, replay_buffer, buffer_action, new_obs, reward, dones, infos):
-        if self.num_timesteps <= self.record_steps:
-            self.buffer_states.append(np.array(self._last_obs, dtype=np.float32, copy=True))
-        super()._store_transition(replay_buffer, buffer_action, new_obs, reward, dones, infos)
+
+class RecordingReplayBuffer(ReplayBuffer):
+    """SB3's replay buffer that keeps a copy of the observations it is given while the number of
+    transitions written (env steps, summed over the parallel envs) is at most
+    ``record_steps``: the buffer states of Figure 3."""
+
+    record_steps: int = 0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.recorded_states: list[np.ndarray] = []
+        self.transitions_added = 0
+
+    def add(self, obs: np.ndarray, *args: Any, **kwargs: Any) -> None:
+        self.transitions_added += int(np.asarray(obs).shape[0])
+        if self.transitions_added <= self.record_steps:
+            self.recorded_states.append(np.array(obs, dtype=np.float32, copy=True))
+        super().add(obs, *args, **kwargs)
 
 
 def make_ddpg(
@@ -272,6 +295,7 @@ def make_ddpg(
             settings.action_noise, env.action_map.size, settings.n_envs
         ),
         policy_kwargs={"net_arch": dict(settings.net_arch)},
+        replay_buffer_class=RecordingReplayBuffer,
         seed=seed,
         device=device,
         verbose=0,
@@ -318,28 +342,16 @@ def train_ddpg(
         settings = settings_from_mapping(DDPGConfig, settings, method="ddpg")
     reg = get_regularization(regularization)
     torch_device = resolve_device(device)
-    start = time.perf_counter()
-    seed_everything(seed)
-    env = InventoryVecEnv(dataset, reg, n_envs=settings.n_envs, split="train", seed=seed)
-    model = make_ddpg(env, settings, seed=seed, device=torch_device)
-    callback = ValidationCallback(
-        env,
-        dataset.subset("val"),
-        eval_freq=settings.eval_freq,
-        patience=settings.patience,
-        min_evals=settings.min_evals,
-        total_steps=settings.total_steps,
+    run = run_sb3(
+        dataset,
+        reg,
+        settings,
+        lambda env: make_ddpg(env, settings, seed=seed, device=torch_device),
+        label="DDPG",
+        seed=seed,
         progress=progress,
-        description=f"DDPG {reg.name}",
     )
-    model.learn(total_timesteps=settings.total_steps, callback=callback)
-    wall_time = time.perf_counter() - start
-
-    policy = callback.policy_of(callback.best_actor)
-    metrics = {
-        split: evaluate_policy(policy, dataset.subset(split), device="cpu")
-        for split in ("train", "val", "test")
-    }
+    model, env = run.model, run.env
     obs_names = [
         *dataset.feature_names,
         *(
@@ -347,14 +359,7 @@ def train_ddpg(
             for k in range(env.observation_space.shape[0] - len(dataset.feature_names))
         ),
     ]
-    extras: dict[str, Any] = {
-        "env_steps": int(model.num_timesteps),
-        "gradient_steps": int(model._n_updates),
-        "best_step": callback.best_step,
-        "n_evaluations": len(callback.curve),
-        "stopped_early": callback.stopped_early,
-        "evaluation_seconds": callback.evaluation_seconds,
-    }
+    extras: dict[str, Any] = {**run.extras(), "gradient_steps": model.gradient_steps_done}
     if settings.record_steps > 0:
         states = model.buffer_states
         extras["critic_loss"] = np.asarray(model.critic_losses, dtype=np.float64)
@@ -365,18 +370,4 @@ def train_ddpg(
             else np.zeros((0, env.observation_space.shape[0]), dtype=np.float32)
         )
         extras["state_names"] = obs_names
-    return TrainResult(
-        method="ddpg",
-        regularization=reg.name,
-        config=dataclasses.asdict(settings),
-        seed=seed,
-        device=str(torch_device),
-        policy=policy,
-        val_metrics=metrics["val"],
-        test_metrics=metrics["test"],
-        train_metrics=metrics["train"],
-        curve=list(callback.curve),
-        curve_unit="env_steps",
-        wall_time_s=wall_time,
-        extras=extras,
-    )
+    return sb3_result("ddpg", reg, settings, run, seed=seed, device=torch_device, extras=extras)

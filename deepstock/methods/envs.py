@@ -76,6 +76,7 @@ __all__ = [
     "SAMPLINGS",
     "ActionMap",
     "ActorPolicy",
+    "EpisodeBatch",
     "InventoryEnv",
     "InventoryVecEnv",
     "PopulationEnv",
@@ -154,7 +155,7 @@ def _coeff_index(dataset: InventoryDataset, device: torch.device) -> Tensor:
 
 
 # ---------------------------------------------------------------------- the batched engine
-class _Episodes:
+class EpisodeBatch:
     """Episode state of ``n_slots`` trajectories stepped together through one simulator.
 
     Every slot holds: the simulator row of its trajectory, the current order day, the RL step
@@ -186,8 +187,8 @@ class _Episodes:
         self.obs_dim = sim.features.shape[2] + sim.pipeline_width
         # Loss windows of every trajectory's steps, (n_traj, max_steps); inactive steps have
         # start == T (order_windows), so the episode length is the number of starts before T.
-        self.window_start, self.window_end = sim.step_windows()
-        self.episode_length = (self.window_start < sim.horizon).sum(dim=1)
+        window_start, _ = sim.step_windows()
+        self.episode_length = (window_start < sim.horizon).sum(dim=1)
         self.counted_days = sim.counted.sum(dim=1)
         periods = sim.review_period.unique()
         #: The review period shared by all trajectories (None if they differ).
@@ -198,16 +199,8 @@ class _Episodes:
         with torch.inference_mode():
             rows = torch.zeros(n_slots, dtype=torch.int64, device=self.device)
             self.trajectory = rows
-            # per-slot copies of the trajectory's rows, refreshed by start()
-            self.slot_demand = sim.demand[rows]
-            self.slot_order_days = sim.order_days[rows]
-            self.slot_arrival = sim.arrival_slot[rows]
-            self.slot_features = sim.features[rows]
-            self.slot_feature_min = sim.feature_min[rows]
-            self.slot_feature_max = sim.feature_max[rows]
-            self.slot_window_start = self.window_start[rows]
-            self.slot_window_end = self.window_end[rows]
-            self.slot_period = sim.review_period[rows]
+            # per-slot copies of the trajectory's tables, refreshed by start()
+            self.slots = sim.rows(rows)
             self.slot_length = self.episode_length[rows]
             self.day = torch.zeros_like(rows)
             self.step_index = torch.zeros_like(rows)
@@ -234,19 +227,19 @@ class _Episodes:
         """
         if self.common_position is not None:
             day = min(self.common_position[0], self.horizon - 1)
-            features = self.slot_features[:, day]
-            order_day = self.slot_order_days[:, day]
+            features = self.slots.features[:, day]
+            order_day = self.slots.order_days[:, day]
         else:
             day = self.day.clamp(max=self.horizon - 1)
-            features = self.slot_features[self.slot_index, day]
-            order_day = self.slot_order_days[self.slot_index, day]
+            features = self.slots.features[self.slot_index, day]
+            order_day = self.slots.order_days[self.slot_index, day]
         return Observation(
             day=day,
             pipeline=self.pipeline,
             inventory_position=self.pipeline.sum(dim=1),
             features=features,
-            feature_min=self.slot_feature_min,
-            feature_max=self.slot_feature_max,
+            feature_min=self.slots.feature_min,
+            feature_max=self.slots.feature_max,
             index=self.trajectory,
             order_day=order_day,
         )
@@ -279,15 +272,7 @@ class _Episodes:
             outcome = sim.advance_day(day, pipeline, None, rows)
             pipeline = torch.where((day < period)[:, None], outcome.next_pipeline, pipeline)
         self.trajectory[slots] = rows
-        self.slot_demand[slots] = sim.demand[rows]
-        self.slot_order_days[slots] = sim.order_days[rows]
-        self.slot_arrival[slots] = sim.arrival_slot[rows]
-        self.slot_features[slots] = sim.features[rows]
-        self.slot_feature_min[slots] = sim.feature_min[rows]
-        self.slot_feature_max[slots] = sim.feature_max[rows]
-        self.slot_window_start[slots] = self.window_start[rows]
-        self.slot_window_end[slots] = self.window_end[rows]
-        self.slot_period[slots] = period
+        self.slots.assign(slots, sim.rows(rows))
         self.slot_length[slots] = self.episode_length[rows]
         self.day[slots] = period
         self.step_index[slots] = 0
@@ -313,7 +298,7 @@ class _Episodes:
             observations are refreshed (:attr:`current_inputs`).
         """
         sim = self.simulator
-        start_day, step, period = self.day, self.step_index, self.slot_period
+        start_day, step, period = self.day, self.step_index, self.slots.review_period
         observation = self.current
         raw = self.action_map.to_raw(actions.to(self.device, sim.dtype))
         coeff_values = observation.features[:, self.coeff_index]
@@ -322,15 +307,15 @@ class _Episodes:
         common = self.common_position
         if common is not None:
             day0, step0 = common
-            window_start = self.slot_window_start[:, step0]
-            window_end = self.slot_window_end[:, step0]
-            order_day = self.slot_order_days[:, day0]
-            arrival_slot = self.slot_arrival[:, day0]
+            window_start = self.slots.window_start[:, step0]
+            window_end = self.slots.window_end[:, step0]
+            order_day = self.slots.order_days[:, day0]
+            arrival_slot = self.slots.arrival_slot[:, day0]
         else:
-            window_start = self.slot_window_start[self.slot_index, step]
-            window_end = self.slot_window_end[self.slot_index, step]
-            order_day = self.slot_order_days[self.slot_index, start_day]
-            arrival_slot = self.slot_arrival[self.slot_index, start_day]
+            window_start = self.slots.window_start[self.slot_index, step]
+            window_end = self.slots.window_end[self.slot_index, step]
+            order_day = self.slots.order_days[self.slot_index, start_day]
+            arrival_slot = self.slots.arrival_slot[self.slot_index, start_day]
         next_day = start_day + period
         # Simulate through the next order day and to the end of the loss window (look-ahead);
         # masks over the (n_slots, n_days) day grid are computed once per step.
@@ -341,9 +326,9 @@ class _Episodes:
         all_live = bool(live.all())
         in_window = (days >= window_start[:, None]) & (days < window_end[:, None])
         if common is not None:
-            demand = self.slot_demand[:, common[0] : common[0] + n_days]
+            demand = self.slots.demand[:, common[0] : common[0] + n_days]
         else:
-            demand = self.slot_demand.gather(1, days.clamp(max=self.horizon - 1))
+            demand = self.slots.demand.gather(1, days.clamp(max=self.horizon - 1))
         pipeline = self.pipeline
         next_pipeline = pipeline
         end_inventory, lost_demand = [], []
@@ -351,7 +336,7 @@ class _Episodes:
         for offset in range(n_days):
             # The simulator's one-day kernel on this step's (already selected) rows; only day 0,
             # the order day, places an order.
-            outcome = sim._advance(
+            outcome = sim.advance_rows(
                 pipeline, order if offset == 0 else None, demand[:, offset], order_day, arrival_slot
             )
             if offset == 0:
@@ -508,16 +493,14 @@ class InventoryVecEnv(VecEnv):
         self.regularization = reg
         self.action_map = action_map
         self.sampling = sampling
-        self._episodes = _Episodes(data, reg, int(n_envs), action_map, resolve_device(device))
+        self.episodes = EpisodeBatch(data, reg, int(n_envs), action_map, resolve_device(device))
         self.n_trajectories = data.n_trajectories
         self._rng = np.random.default_rng(seed)
         self._next_trajectory = 0
         self._actions: np.ndarray | None = None
         self._was_reset = False
         self._t_start = time.perf_counter()
-        super().__init__(
-            int(n_envs), _observation_space(self._episodes.obs_dim), action_map.space()
-        )
+        super().__init__(int(n_envs), _observation_space(self.episodes.obs_dim), action_map.space())
 
     @classmethod
     def for_evaluation(
@@ -537,24 +520,24 @@ class InventoryVecEnv(VecEnv):
     @property
     def trajectories(self) -> np.ndarray:
         """``(n_envs,)`` index (within the split) of the trajectory each slot runs."""
-        return self._episodes.trajectory.cpu().numpy()
+        return self.episodes.trajectory.cpu().numpy()
 
     @property
     def days(self) -> np.ndarray:
         """``(n_envs,)`` current order day of each slot."""
-        return self._episodes.day.cpu().numpy()
+        return self.episodes.day.cpu().numpy()
 
     @property
     def last_orders(self) -> np.ndarray:
-        return self._episodes.last_order.cpu().numpy()
+        return self.episodes.last_order.cpu().numpy()
 
     @property
     def last_step_losses(self) -> np.ndarray:
-        return self._episodes.last_step_loss.cpu().numpy()
+        return self.episodes.last_step_loss.cpu().numpy()
 
     @property
     def last_window_days(self) -> np.ndarray:
-        return self._episodes.last_window_days.cpu().numpy()
+        return self.episodes.last_window_days.cpu().numpy()
 
     def _draw_trajectories(self, count: int) -> Tensor:
         if self.sampling == "random":
@@ -562,7 +545,7 @@ class InventoryVecEnv(VecEnv):
         else:
             drawn = (self._next_trajectory + np.arange(count)) % self.n_trajectories
             self._next_trajectory = int((self._next_trajectory + count) % self.n_trajectories)
-        return torch.as_tensor(drawn, dtype=torch.int64, device=self._episodes.device)
+        return torch.as_tensor(drawn, dtype=torch.int64, device=self.episodes.device)
 
     # ---- VecEnv API
     def reset(self) -> VecEnvObs:
@@ -575,13 +558,13 @@ class InventoryVecEnv(VecEnv):
         for slot, options in enumerate(self._options):
             if options and "trajectory" in options:
                 trajectories[slot] = self._check_trajectory(options["trajectory"])
-        slots = torch.arange(self.num_envs, device=self._episodes.device)
-        self._episodes.start(slots, trajectories)
+        slots = torch.arange(self.num_envs, device=self.episodes.device)
+        self.episodes.start(slots, trajectories)
         self._reset_seeds()
         self._reset_options()
         self.reset_infos = [{"trajectory": int(t)} for t in trajectories.tolist()]
         self._was_reset = True
-        return self._episodes.refresh().copy()
+        return self.episodes.refresh().copy()
 
     def _check_trajectory(self, value: Any) -> int:
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
@@ -600,7 +583,7 @@ class InventoryVecEnv(VecEnv):
             raise RuntimeError("step_wait() called without step_async()")
         if not self._was_reset:
             raise RuntimeError("reset() must be called before step()")
-        episodes = self._episodes
+        episodes = self.episodes
         actions = torch.as_tensor(np.asarray(self._actions), device=episodes.device)
         actions = actions.reshape(self.num_envs, self.action_map.size)
         self._actions = None
@@ -705,10 +688,10 @@ class InventoryEnv(gymnasium.Env):
         self.regularization = reg
         self.action_map = action_map
         self.render_mode = None
-        self._episodes = _Episodes(data, reg, 1, action_map, resolve_device(device))
-        self.observation_space = _observation_space(self._episodes.obs_dim)
+        self.episodes = EpisodeBatch(data, reg, 1, action_map, resolve_device(device))
+        self.observation_space = _observation_space(self.episodes.obs_dim)
         self.action_space = action_map.space()
-        self._slot = torch.zeros(1, dtype=torch.int64, device=self._episodes.device)
+        self._slot = torch.zeros(1, dtype=torch.int64, device=self.episodes.device)
         self._running = False
 
     def reset(
@@ -724,17 +707,17 @@ class InventoryEnv(gymnasium.Env):
                 raise ValueError(f"option 'trajectory' must be in [0, {n}), got {trajectory}")
         else:
             trajectory = int(self.np_random.integers(0, n))
-        rows = torch.tensor([int(trajectory)], device=self._episodes.device)
-        self._episodes.start(self._slot, rows)
+        rows = torch.tensor([int(trajectory)], device=self.episodes.device)
+        self.episodes.start(self._slot, rows)
         self._running = True
-        day = int(self._episodes.day[0])
-        observation = self._episodes.refresh()[0].copy()
+        day = int(self.episodes.day[0])
+        observation = self.episodes.refresh()[0].copy()
         return observation, {"trajectory": int(trajectory), "day": day}
 
     def step(self, action: np.ndarray) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         if not self._running:
             raise RuntimeError("call reset() before step() (the episode has ended or not begun)")
-        episodes = self._episodes
+        episodes = self.episodes
         actions = torch.as_tensor(np.asarray(action, dtype=np.float64), device=episodes.device)
         day = int(episodes.day[0])
         step_loss, terminated = episodes.advance(actions.reshape(1, self.action_map.size))

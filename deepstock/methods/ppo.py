@@ -52,8 +52,6 @@ Differences from the authors' code (CleanRL-style list):
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,16 +61,10 @@ from stable_baselines3 import PPO
 from deepstock.core.checks import check_choice, check_int, check_number
 from deepstock.methods.common import (
     TrainResult,
-    evaluate_policy,
-    seed_everything,
     settings_from_mapping,
 )
 from deepstock.methods.envs import ACTION_SCALINGS, InventoryVecEnv
-from deepstock.methods.sb3_common import (
-    ValidationCallback,
-    check_net_arch,
-    linear_schedule,
-)
+from deepstock.methods.sb3_common import check_net_arch, linear_schedule, run_sb3, sb3_result
 from deepstock.model.dataset import InventoryDataset
 from deepstock.model.regularizations import get_regularization
 from deepstock.model.simulator import resolve_device
@@ -272,53 +264,16 @@ def train_ppo(
         settings = settings_from_mapping(PPOConfig, settings, method="ppo")
     reg = get_regularization(regularization)
     torch_device = resolve_device(device)
-    start = time.perf_counter()
-    seed_everything(seed)
-    env = InventoryVecEnv(
+    run = run_sb3(
         dataset,
         reg,
-        n_envs=settings.n_envs,
-        split="train",
-        action_scaling=settings.action_scaling,
+        settings,
+        lambda env: make_ppo(env, settings, seed=seed, device=torch_device),
+        label="PPO",
         seed=seed,
-    )
-    model = make_ppo(env, settings, seed=seed, device=torch_device)
-    callback = ValidationCallback(
-        env,
-        dataset.subset("val"),
-        eval_freq=settings.eval_freq,
-        patience=settings.patience,
-        min_evals=settings.min_evals,
-        total_steps=settings.total_steps,
         progress=progress,
-        description=f"PPO {reg.name}",
+        env_options={"action_scaling": settings.action_scaling},
     )
-    model.learn(total_timesteps=settings.total_steps, callback=callback)
-    wall_time = time.perf_counter() - start
-
-    policy = callback.policy_of(callback.best_actor)
-    metrics = {
-        split: evaluate_policy(policy, dataset.subset(split), device="cpu")
-        for split in ("train", "val", "test")
-    }
-    return TrainResult(
-        method="ppo",
-        regularization=reg.name,
-        config=dataclasses.asdict(settings),
-        seed=seed,
-        device=str(torch_device),
-        policy=policy,
-        val_metrics=metrics["val"],
-        test_metrics=metrics["test"],
-        train_metrics=metrics["train"],
-        curve=list(callback.curve),
-        curve_unit="env_steps",
-        wall_time_s=wall_time,
-        extras={
-            "env_steps": int(model.num_timesteps),
-            "best_step": callback.best_step,
-            "n_evaluations": len(callback.curve),
-            "stopped_early": callback.stopped_early,
-            "evaluation_seconds": callback.evaluation_seconds,
-        },
+    return sb3_result(
+        "ppo", reg, settings, run, seed=seed, device=torch_device, extras=run.extras()
     )

@@ -6,14 +6,19 @@
   ``nn.Module`` in the env's action coordinates (for :class:`deepstock.methods.envs.ActorPolicy`);
 * :class:`ValidationCallback`: validation through the shared simulator every ``eval_freq`` env
   steps, early stopping, a copy of the best policy, the learning curve and a progress bar;
-* validation helpers for the settings dataclasses (every error names the config key).
+* :func:`run_sb3` and :func:`sb3_result`: the one training skeleton of both methods (seed,
+  env, model, validation callback, learn, best policy, metrics, the result);
+* :func:`check_net_arch`, the ``net_arch`` check of the settings dataclasses.
 """
 
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -25,16 +30,20 @@ from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
 from deepstock.core.checks import is_integer
-from deepstock.methods.common import CurvePoint
+from deepstock.methods.common import CurvePoint, TrainResult, evaluate_policy, seed_everything
 from deepstock.methods.envs import ActorPolicy, InventoryVecEnv
 from deepstock.model.dataset import InventoryDataset
+from deepstock.model.regularizations import Regularization
 from deepstock.model.simulator import InventorySimulator
 
 __all__ = [
+    "SB3Run",
     "ValidationCallback",
     "check_net_arch",
     "deterministic_actor",
     "linear_schedule",
+    "run_sb3",
+    "sb3_result",
 ]
 
 
@@ -251,3 +260,106 @@ def check_net_arch(method: str, value: Any, heads: tuple[str, str]) -> dict[str,
             )
         normalized[head] = [int(w) for w in widths]
     return normalized
+
+
+# ---------------------------------------------------------------------- the training skeleton
+@dataclass
+class SB3Run:
+    """What :func:`run_sb3` trained: the model, its env and callback, the best validation policy
+    and its metrics on every split, and the training wall time (setup, learning and validations).
+    """
+
+    model: BaseAlgorithm
+    env: InventoryVecEnv
+    callback: ValidationCallback
+    policy: ActorPolicy
+    metrics: dict[str, dict[str, float]]
+    wall_time_s: float
+
+    def extras(self) -> dict[str, Any]:
+        """The records every SB3 method reports."""
+        return {
+            "env_steps": int(self.model.num_timesteps),
+            "best_step": self.callback.best_step,
+            "n_evaluations": len(self.callback.curve),
+            "stopped_early": self.callback.stopped_early,
+            "evaluation_seconds": self.callback.evaluation_seconds,
+        }
+
+
+def run_sb3(
+    dataset: InventoryDataset,
+    regularization: Regularization,
+    settings: Any,
+    make_model: Callable[[InventoryVecEnv], BaseAlgorithm],
+    *,
+    label: str,
+    seed: int,
+    progress: bool,
+    env_options: dict[str, Any] | None = None,
+) -> SB3Run:
+    """Train an SB3 model the way every method here does, and evaluate its best policy.
+
+    Seeds everything with ``seed``; builds the training env (``settings.n_envs`` slots drawing
+    training trajectories, ``env_options`` passed on); ``make_model(env)`` builds the model;
+    learns for ``settings.total_steps`` env steps with a :class:`ValidationCallback`
+    (``eval_freq``, ``patience``, ``min_evals`` from ``settings``); evaluates the best
+    validation policy on the train, val and test splits (CPU, float64).
+    """
+    start = time.perf_counter()
+    seed_everything(seed)
+    env = InventoryVecEnv(
+        dataset,
+        regularization,
+        n_envs=settings.n_envs,
+        split="train",
+        seed=seed,
+        **(env_options or {}),
+    )
+    model = make_model(env)
+    callback = ValidationCallback(
+        env,
+        dataset.subset("val"),
+        eval_freq=settings.eval_freq,
+        patience=settings.patience,
+        min_evals=settings.min_evals,
+        total_steps=settings.total_steps,
+        progress=progress,
+        description=f"{label} {regularization.name}",
+    )
+    model.learn(total_timesteps=settings.total_steps, callback=callback)
+    wall_time = time.perf_counter() - start
+    policy = callback.policy_of(callback.best_actor)
+    metrics = {
+        split: evaluate_policy(policy, dataset.subset(split), device="cpu")
+        for split in ("train", "val", "test")
+    }
+    return SB3Run(model, env, callback, policy, metrics, wall_time)
+
+
+def sb3_result(
+    method: str,
+    regularization: Regularization,
+    settings: Any,
+    run: SB3Run,
+    *,
+    seed: int,
+    device: torch.device,
+    extras: dict[str, Any],
+) -> TrainResult:
+    """The :class:`~deepstock.methods.common.TrainResult` of an SB3 run."""
+    return TrainResult(
+        method=method,
+        regularization=regularization.name,
+        config=dataclasses.asdict(settings),
+        seed=seed,
+        device=str(device),
+        policy=run.policy,
+        val_metrics=run.metrics["val"],
+        test_metrics=run.metrics["test"],
+        train_metrics=run.metrics["train"],
+        curve=list(run.callback.curve),
+        curve_unit="env_steps",
+        wall_time_s=run.wall_time_s,
+        extras=extras,
+    )

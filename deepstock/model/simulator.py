@@ -40,6 +40,7 @@ and ``J`` agree up to the sales/demand ratio and the smoothing.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -57,6 +58,7 @@ __all__ = [
     "Observation",
     "Policy",
     "Rollout",
+    "TrajectoryRows",
     "order_windows",
     "resolve_device",
     "simulate",
@@ -200,6 +202,38 @@ class Rollout:
             "turnover_time": float(self.turnover_time.mean()),
             "objective": float(self.objective.mean()),
         }
+
+
+@dataclass
+class TrajectoryRows:
+    """The per-trajectory tables of some simulator rows, copied out for fast per-slot reads.
+
+    An environment that steps ``n`` slots, each on a trajectory of its own, keeps one of these
+    (:meth:`InventorySimulator.rows`) and refreshes a slot with :meth:`assign` when it starts a
+    new episode, so that every step reads slot ``i``'s tables by position (a plain slice when all
+    slots are at the same day) instead of gathering from the whole dataset.
+
+    Attributes (``n`` rows, ``T`` days, ``F`` features, ``S`` RL steps):
+        demand: ``(n, T)`` units. order_days: ``(n, T)`` bool. arrival_slot: ``(n, T, Lmax + 1)``.
+        features: ``(n, T, F)``. feature_min, feature_max: ``(n, F)`` (network-input scaling).
+        review_period: ``(n,)`` days. window_start, window_end: ``(n, S)`` the days of each RL
+        step's loss window (:func:`order_windows`; inactive steps start at ``T``).
+    """
+
+    demand: Tensor
+    order_days: Tensor
+    arrival_slot: Tensor
+    features: Tensor
+    feature_min: Tensor
+    feature_max: Tensor
+    review_period: Tensor
+    window_start: Tensor
+    window_end: Tensor
+
+    def assign(self, slots: Tensor, other: TrajectoryRows) -> None:
+        """Overwrite the rows ``slots`` (in place) with ``other``'s rows, in order."""
+        for item in dataclasses.fields(self):
+            getattr(self, item.name)[slots] = getattr(other, item.name)
 
 
 class InventorySimulator:
@@ -366,6 +400,21 @@ class InventorySimulator:
         )
 
     # ------------------------------------------------------------------ one day at a time
+    def rows(self, index: Tensor) -> TrajectoryRows:
+        """Copies of the per-trajectory tables of the rows ``index`` (``(n,)`` int64), in order."""
+        window_start, window_end = self.step_windows()
+        return TrajectoryRows(
+            demand=self.demand[index],
+            order_days=self.order_days[index],
+            arrival_slot=self.arrival_slot[index],
+            features=self.features[index],
+            feature_min=self.feature_min[index],
+            feature_max=self.feature_max[index],
+            review_period=self.review_period[index],
+            window_start=window_start[index],
+            window_end=window_end[index],
+        )
+
     def initial_pipeline(self, index: Tensor | None = None) -> Tensor:
         """``(batch, Lmax + 1)`` pipeline at the start of day 0: initial stock on hand."""
         stock = self.initial_stock if index is None else self.initial_stock[index]
@@ -407,7 +456,7 @@ class InventorySimulator:
             rows = slice(None)
         else:
             rows = self.index if index is None else index
-        return self._advance(
+        return self.advance_rows(
             pipeline,
             order,
             self.demand[rows, day],
@@ -415,7 +464,7 @@ class InventorySimulator:
             self.arrival_slot[rows, day],
         )
 
-    def _advance(
+    def advance_rows(
         self,
         pipeline: Tensor,
         order: Tensor | None,
@@ -423,7 +472,19 @@ class InventorySimulator:
         order_day: Tensor,
         arrival_slot: Tensor,
     ) -> DayOutcome:
-        """One day on already-selected ``(batch,)`` demand, order-day mask and arrival slots."""
+        """The one-day kernel (events 1-4 of the model) on rows that are already selected.
+
+        :meth:`advance_day` and :meth:`rollout` call it after picking the day's rows; an
+        environment that keeps its own per-slot copies (:meth:`rows`) calls it directly.
+
+        Args:
+            pipeline: ``(batch, Lmax + 1)`` state at the start of the day.
+            order: ``(batch,)`` requested order (units) or ``None`` for no order; zeroed where
+                ``order_day`` is False and clipped to ``[0, max_replenish]``.
+            demand: ``(batch,)`` the day's demand, units.
+            order_day: ``(batch,)`` bool, whether the day is an order day of each row.
+            arrival_slot: ``(batch, Lmax + 1)`` one-hot of the pipeline slot an order enters.
+        """
         if order is None:
             placed = torch.zeros_like(demand)
         else:
@@ -533,7 +594,7 @@ class InventorySimulator:
                     order_day=order_days[:, day],
                 )
                 order = policy(observation)
-            outcome = self._advance(
+            outcome = self.advance_rows(
                 pipeline, order, demand[:, day], order_days[:, day], arrival_slot[:, day]
             )
             pipeline = outcome.next_pipeline

@@ -257,6 +257,8 @@ def code_version(engine: str = "sb3") -> dict[str, Any]:
     torch = sys.modules.get("torch")
     if torch is not None:
         version["torch_threads"] = int(torch.get_num_threads())
+        # the kernels' vector width (AVX2, AVX512, ...): another width rounds differently
+        version["cpu_capability"] = str(torch.backends.cpu.get_cpu_capability())
     return version
 
 
