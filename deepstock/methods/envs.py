@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 import gymnasium
@@ -387,24 +387,18 @@ class EpisodeBatch:
         the others are dropped (a population that stops members compacts its env this way)."""
         for name in _SLOT_STATE:
             setattr(self, name, getattr(self, name)[slots])
+        self.slots = type(self.slots)(
+            **{item.name: getattr(self.slots, item.name)[slots] for item in fields(self.slots)}
+        )
         self.n_slots = int(slots.numel())
         self.slot_index = torch.arange(self.n_slots, dtype=torch.int64, device=self.device)
         self.refresh()
 
 
-#: The per-slot tensors of :class:`_Episodes` (first axis = slot), which :meth:`_Episodes.select`
-#: indexes.
+#: The per-slot tensors of :class:`EpisodeBatch` besides its trajectory tables (first axis =
+#: slot), which :meth:`EpisodeBatch.select` indexes.
 _SLOT_STATE: tuple[str, ...] = (
     "trajectory",
-    "slot_demand",
-    "slot_order_days",
-    "slot_arrival",
-    "slot_features",
-    "slot_feature_min",
-    "slot_feature_max",
-    "slot_window_start",
-    "slot_window_end",
-    "slot_period",
     "slot_length",
     "day",
     "step_index",
@@ -900,7 +894,7 @@ class PopulationEnv:
         self.action_map = action_map
         self.n_envs = int(n_envs)
         self.n_members = len(seeds)
-        self._episodes = _Episodes(
+        self._episodes = EpisodeBatch(
             data, reg, self.n_members * self.n_envs, action_map, resolve_device(device)
         )
         self.device = self._episodes.device
