@@ -32,7 +32,10 @@ evaluated, handed to ``on_member_done`` at once and removed from the population 
 
 **Structure.** Members must share the network widths, ``batch_size``, ``n_envs`` and
 ``train_freq`` to be stacked: :func:`train_ddpg_population` groups the members by these and
-trains the groups one after another (each group one population). Everything else may differ.
+trains the groups one after another (each group one population). Everything else may differ;
+members with different ``buffer_size`` share storage padded to the largest one (each member's ring
+wraps at its own capacity), and a member with a later ``learning_starts`` is masked out of the
+gradient steps it does not take yet.
 
 Differences from the SB3 path (:func:`deepstock.methods.ddpg.train_ddpg`), all but the first
 three numerical or bookkeeping:
