@@ -88,3 +88,18 @@ def test_population_engine_tuning_repeats_and_resumes(setting1_dataset, tmp_path
     assert list(resumed.winners["config"]) == list(first.winners["config"])
     assert list(resumed.trials["val_loss"]) == list(first.trials["val_loss"])
     assert json.loads(resumed.winners["config"][0])["epochs"] == 3
+
+
+def test_cli_tune_with_the_population_engine(isolated_results, capsys) -> None:
+    from deepstock.tools.cli import main
+
+    argv = ["tune", "--setting", "setting1", "--method", "ds", "--reg", "base"]
+    argv += ["--profile", "smoke", "--trials", "3", "--set", "epochs=2", "--json"]
+    argv += ["--engine", "population", "--batch-trials", "3", "--storage", "memory"]
+    assert main(argv) == 0
+    output = json.loads(capsys.readouterr().out)
+    assert output["plan"]["n_trials"] == 3
+    frame = ResultStore(isolated_results / "results" / "smoke").to_frame()
+    assert len(frame) == 4 and all(json.loads(c)["epochs"] == 2 for c in frame["config"])
+    with pytest.raises(SystemExit):
+        main([*argv[:-6], "--engine", "population", "--batch-trials", "0"])

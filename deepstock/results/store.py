@@ -73,6 +73,7 @@ from deepstock.results.fingerprints import regularization_fingerprint
 __all__ = [
     "FORMAT_VERSION",
     "POPULATION_SOURCES",
+    "population_sources",
     "RESULT_SOURCES",
     "CorruptRecordError",
     "ResultStore",
@@ -102,16 +103,21 @@ RESULT_SOURCES: tuple[str, ...] = (
     "methods/sb3_common.py",
 )
 
-#: The modules of the population engine (``engine="population"``). Their hash is recorded, and
-#: checked in strict mode, only for runs of that engine, so that adding or editing them leaves
-#: the records of the single-run engine current.
+#: The modules shared by every population trainer (``engine="population"``). With the method's
+#: own module (:func:`population_sources`) their hash is recorded, and checked in strict mode,
+#: only for runs of that engine, so that adding or editing them leaves the records of the
+#: single-run engine (and of the other methods' populations) current.
 POPULATION_SOURCES: tuple[str, ...] = (
     "methods/population/batched.py",
-    "methods/population/ds.py",
-    "methods/population/ddpg.py",
-    "methods/population/ppo.py",
     "methods/population/engine.py",
 )
+
+
+def population_sources(method: str) -> tuple[str, ...]:
+    """The modules whose code determines a population run of ``method``: the shared ones and
+    ``methods/population/<method>.py``."""
+    return (*POPULATION_SOURCES, f"methods/population/{method}.py")
+
 
 #: Fields every record has.
 _RECORD_FIELDS = (
@@ -230,12 +236,12 @@ def source_hash(
     return dict(_SOURCE_HASH_CACHE[cache_key])
 
 
-def code_version(engine: str = "sb3") -> dict[str, Any]:
+def code_version(engine: str = "sb3", method: str | None = None) -> dict[str, Any]:
     """What the store records as the code version: the package version, :func:`source_hash`,
     the versions of the libraries that compute the numbers, and torch's number of CPU threads
     (on the CPU, another thread count sums in another order: the same run then differs in the
     last digits, which DDPG's training can amplify). Runs of the population engine also record
-    ``population_source_hash``, the hash of :data:`POPULATION_SOURCES`."""
+    ``population_source_hash``, the hash of ``population_sources(method)``."""
     import sys
 
     import deepstock
@@ -253,7 +259,10 @@ def code_version(engine: str = "sb3") -> dict[str, Any]:
         "libraries": libraries,
     }
     if engine == "population":
-        version["population_source_hash"] = source_hash(sources=POPULATION_SOURCES)["hash"]
+        if method is None:
+            raise ValueError("code_version of a population run needs its method")
+        sources = population_sources(method)
+        version["population_source_hash"] = source_hash(sources=sources)["hash"]
     torch = sys.modules.get("torch")
     if torch is not None:
         version["torch_threads"] = int(torch.get_num_threads())
@@ -494,7 +503,7 @@ class ResultStore:
             "identity": identity,
             "dataset": {"name": dataset_name, "fingerprint": identity["dataset"]},
             "code_version": {
-                **code_version(identity.get("engine", "sb3")),
+                **code_version(identity.get("engine", "sb3"), identity["method"]),
                 "device_kind": str(device).split(":")[0],
             },
             "result": _plain(dict(result)),
@@ -576,12 +585,11 @@ class ResultStore:
         version = record["code_version"]
         if version.get("source_hash") != source_hash()["hash"]:
             return False
-        if (
-            record["identity"].get("engine") == "population"
-            and version.get("population_source_hash")
-            != source_hash(sources=POPULATION_SOURCES)["hash"]
-        ):
-            return False
+        identity = record["identity"]
+        if identity.get("engine") == "population":
+            expected = source_hash(sources=population_sources(identity["method"]))["hash"]
+            if version.get("population_source_hash") != expected:
+                return False
         if device is not None and version.get("device_kind") != str(device).split(":")[0]:
             return False
         return True

@@ -43,6 +43,10 @@ differences can grow where training is chaotic (as between two CPUs). ``wall_tim
 member is the population's training time until that member stopped (shared by every member
 trained alongside it) and ``mean_epoch_time_s`` the population's mean epoch time; both are
 recorded with ``extras["population_size"]``.
+
+Python loops over members remain only once per epoch and outside the minibatch steps: drawing
+each member's permutation from its own generator (what makes a member's shuffles those of its
+single run) and appending each member's per-epoch records.
 """
 
 from __future__ import annotations

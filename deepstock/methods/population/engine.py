@@ -57,9 +57,11 @@ POPULATION_TRAINERS: dict[str, PopulationTrainer] = {
     "ppo": train_ppo_population,
 }
 
-#: Members per computation by device kind. On the CPU, DS's throughput was measured to grow up
-#: to about 50 members on setting 1 (``deepstock bench --population``) and flattens beyond; on a
-#: GPU, larger populations keep the device busy (not measured here: no GPU was available).
+#: Members per computation by device kind. On the CPU, DS's member-epochs per second on setting
+#: 1 still grew from 10 to 50 members, the largest size measured (``deepstock bench
+#: --population``); a larger population holds more memory and reports its first members later.
+#: On a GPU larger populations are needed to keep the device busy; 500 is a guess, not a
+#: measurement (no GPU was available when it was set).
 _DEFAULT_SIZES: dict[str, int] = {"cpu": 50, "cuda": 500}
 
 
