@@ -1,6 +1,6 @@
 """Throughput of the DDPG and PPO populations against one Stable-Baselines3 agent.
 
-Used by ``deepstock bench --population`` and ``benchmarks/bench_population_rl.py``. These are
+Used by ``deepstock bench --population`` and ``perf/bench_population_rl.py``. These are
 measurements to report, never pass/fail tests: the figures depend on the machine and on what
 else runs on it.
 

@@ -1,6 +1,6 @@
 """DDPG and PPO populations against one SB3 agent: whole agent-steps per second on setting 1.
 
-Usage: ``python benchmarks/bench_population_rl.py [--methods ddpg ppo] [--members 1 5 10 25 50]
+Usage: ``python perf/bench_population_rl.py [--methods ddpg ppo] [--members 1 5 10 25 50]
 [--regularization base] [--ddpg-steps 3072] [--ppo-steps 4096] [--device cpu] [--threads 1]
 [--out FILE]``
 
