@@ -1,6 +1,7 @@
 """Throughput of the DDPG and PPO populations against one Stable-Baselines3 agent.
 
-Used by ``deepstock bench --population`` and ``perf/bench_population_rl.py``. These are
+Used by ``perf/bench_population_rl.py`` (``deepstock bench --population`` measures the same
+through :func:`deepstock.tools.perf.population_throughput`, wall time only). These are
 measurements to report, never pass/fail tests: the figures depend on the machine and on what
 else runs on it.
 
