@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from deepstock.datasets.catalog import default_datasets_dir
+from deepstock.datasets.catalog import ALL_SETTINGS, default_datasets_dir
 from deepstock.datasets.io import DATA_FILE, META_FILE, save_dataset
 from deepstock.datasets.synthetic import SETTINGS, STREAMS, dataset_name, make_setting
 
@@ -340,7 +340,7 @@ def _add_setting_options(parser: argparse.ArgumentParser) -> None:
     """--setting, --stream, --seed of the data and setting4's --n and --horizon."""
     parser.add_argument(
         "--setting",
-        choices=(*SETTINGS, "proxy"),
+        choices=ALL_SETTINGS,
         required=True,
         help="which setting, or 'proxy' (the Tmall-like proxy of the book's comparison)",
     )
@@ -410,7 +410,7 @@ def _add_train(subparsers: Any) -> None:
 
 def _run_train(args: argparse.Namespace) -> int:
     from deepstock.methods.train import load_config_file, train
-    from deepstock.model.optimal import benchmark_losses
+    from deepstock.model.optimal import benchmark_losses, gap_pct
 
     parser: argparse.ArgumentParser = args.command_parser
     dataset = _setting_dataset(args, parser)
@@ -436,8 +436,8 @@ def _run_train(args: argparse.Namespace) -> int:
             "policy": reference["policy"],
             "val_loss": reference["val_loss"],
             "test_loss": reference["test_loss"],
-            "val_gap_pct": 100 * (result.val_loss / reference["val_loss"] - 1),
-            "test_gap_pct": 100 * (result.test_loss / reference["test_loss"] - 1),
+            "val_gap_pct": gap_pct(result.val_loss, reference["val_loss"]),
+            "test_gap_pct": gap_pct(result.test_loss, reference["test_loss"]),
         }
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -531,7 +531,7 @@ def _add_tune(subparsers: Any) -> None:
 
 
 def _run_tune(args: argparse.Namespace) -> int:
-    from deepstock.model.optimal import benchmark_losses
+    from deepstock.model.optimal import benchmark_losses, gap_pct
     from deepstock.results.store import ResultStore
     from deepstock.tuning.procedure import tune_setting
 
@@ -573,8 +573,8 @@ def _run_tune(args: argparse.Namespace) -> int:
             "policy": reference["policy"],
             "val_loss": reference["val_loss"],
             "test_loss": reference["test_loss"],
-            "val_gap_pct": 100 * (summary["val_loss"] / reference["val_loss"] - 1),
-            "test_gap_pct": 100 * (summary["test_loss"] / reference["test_loss"] - 1),
+            "val_gap_pct": gap_pct(summary["val_loss"], reference["val_loss"]),
+            "test_gap_pct": gap_pct(summary["test_loss"], reference["test_loss"]),
         }
     if args.json:
         print(json.dumps(output, indent=2))

@@ -1,6 +1,6 @@
 """Performance figures of the foundation: simulator throughput and the setting-1 DP's time.
 
-Used by ``deepstock bench`` and ``benchmarks/bench_simulator.py``. These are measurements to
+Used by ``deepstock bench`` and ``perf/bench_simulator.py``. These are measurements to
 report, not pass/fail tests: numbers depend on the machine and on what else runs on it.
 """
 
