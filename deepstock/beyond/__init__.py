@@ -1,0 +1,1 @@
+"""Beyond the paper: systems the source documents describe besides DeepStock."""
