@@ -345,9 +345,9 @@ def advance_day(
         placed = torch.zeros_like(demand)
     else:
         placed = order.clamp(0.0, instances.max_order)
-        slot = torch.nn.functional.one_hot(
-            torch.tensor(config.lead_time), config.lead_time + 1
-        ).to(pipeline)
+        slot = torch.nn.functional.one_hot(torch.tensor(config.lead_time), config.lead_time + 1).to(
+            pipeline
+        )
         pipeline = pipeline + placed[..., None] * slot
     on_hand = pipeline[..., 0]
     sales = torch.minimum(demand, on_hand.clamp(min=0.0))

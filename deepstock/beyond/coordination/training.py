@@ -232,7 +232,10 @@ def coordination_behaviours(rollout: JointRollout, instances: JointInstances) ->
         return x.std(dim=-1) / x.mean(dim=-1)
 
     def partial(x: torch.Tensor, y: torch.Tensor, on: torch.Tensor) -> float:
-        return _nanmean(_row_corr(_deseasonalized(x, on), _deseasonalized(y, on)))
+        corr = _row_corr(_deseasonalized(x, on), _deseasonalized(y, on))
+        # a constant series has no correlation (its residual is rounding noise, not signal)
+        constant = (x.std(dim=-1) < 1e-9) | (y.std(dim=-1) < 1e-9)
+        return _nanmean(torch.where(constant, torch.full_like(corr, float("nan")), corr))
 
     if bool(review.sum() >= 6):
         target_corr = partial(exposure[..., review], target[..., review], basis[..., review, :])
