@@ -32,20 +32,23 @@ Notation (instance ``b`` = one assortment of ``n`` products, product ``i``, day 
   warm-up), averaged over instances.
 
 Demand depends on the policy here, so the project's simulator (which takes demand as data)
-cannot serve the loop; :func:`advance_day` repeats its day with the demand computed on the day.
-A test checks the two agree on the same demand.
+cannot run the whole loop; :func:`advance_day` steps its public one-day kernel
+(:meth:`~deepstock.model.simulator.InventorySimulator.advance_rows`) with the demand computed on
+the day. A test checks that a whole rollout agrees with the simulator's on the same demand.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from deepstock.core.checks import check_int, check_number, check_pair
+from deepstock.model.simulator import InventorySimulator
 
 __all__ = [
     "DayResult",
@@ -84,7 +87,8 @@ class JointModelConfig:
         season_period: days of one seasonal cycle.
         demand_cv: coefficient of variation of the multiplicative noise, ``> 0``.
         initial_cover: days of uniform-exposure demand on hand at the start.
-        max_order_cover: the order cap ``M`` in days of the largest uniform-exposure rate.
+        max_order_cover: the order cap ``M`` in days of the largest uniform-exposure rate the
+            ranges allow.
     """
 
     n_products: int = 5
@@ -180,8 +184,28 @@ class JointInstances:
 
     @property
     def max_order(self) -> float:
-        """The order cap ``M``, units (one number, as in the project's simulator)."""
-        return float(self.config.max_order_cover * self.scale.max())
+        """The order cap ``M``, units: ``max_order_cover`` days of the largest rate at uniform
+        exposure the ranges allow (one number for every instance, as in the project's
+        simulator)."""
+        config = self.config
+        return float(config.max_order_cover * config.base_rate[1] * (1.0 + config.efficiency[1]))
+
+    @cached_property
+    def kernel(self) -> InventorySimulator:
+        """The project's simulator over the ``batch * n`` product rows (instance-major), with
+        lost sales, the review period, lead time and order cap: :func:`advance_day` steps its
+        one-day kernel. Its own demand table is unused (zeros): demand depends on the policy."""
+        config = self.config
+        rows = self.batch_size * config.n_products
+        return InventorySimulator(
+            torch.zeros(rows, config.horizon, dtype=self.scale.dtype, device=self.scale.device),
+            config.review_period,
+            config.lead_time,
+            max_replenish=self.max_order,
+            lost_sales=True,
+            device=self.scale.device,
+            dtype=self.scale.dtype,
+        )
 
     def subset(self, rows: Tensor) -> JointInstances:
         """The instances ``rows`` (int64 ``(k,)``)."""
@@ -336,31 +360,33 @@ def advance_day(
             or ``None`` for no order.
         demand: ``(batch, n)`` the day's demand, units.
 
-    The same events, in the same order, as :meth:`InventorySimulator.advance_day` under lost
-    sales; differentiable in ``pipeline``, ``order`` and ``demand``.
+    The inventory events are the project simulator's own one-day kernel
+    (:meth:`InventorySimulator.advance_rows`, lost sales) on the ``batch * n`` product rows;
+    differentiable in ``pipeline``, ``order`` and ``demand``.
     """
-    config = instances.config
-    is_order_day = day > 0 and day % config.review_period == 0
-    if order is None or not is_order_day:
-        placed = torch.zeros_like(demand)
-    else:
-        placed = order.clamp(0.0, instances.max_order)
-        slot = torch.nn.functional.one_hot(torch.tensor(config.lead_time), config.lead_time + 1).to(
-            pipeline
-        )
-        pipeline = pipeline + placed[..., None] * slot
-    on_hand = pipeline[..., 0]
-    sales = torch.minimum(demand, on_hand.clamp(min=0.0))
-    lost = demand - sales
-    end_inventory = (on_hand - demand).clamp(min=0.0)
-    if config.lead_time > 0:
-        # shift left: tomorrow's on hand is today's end inventory plus tomorrow's arrival
-        first = (end_inventory + pipeline[..., 1])[..., None]
-        next_pipeline = torch.cat([first, pipeline[..., 2:], torch.zeros_like(first)], dim=-1)
-    else:
-        next_pipeline = end_inventory[..., None]
+    kernel = instances.kernel
+    batch, n = demand.shape
+    width = pipeline.shape[-1]
+    outcome = kernel.advance_rows(
+        pipeline.reshape(batch * n, width),
+        None if order is None else order.reshape(batch * n),
+        demand.reshape(batch * n),
+        kernel.order_days[:, day],
+        kernel.arrival_slot[:, day],
+    )
+    sales = outcome.sales.reshape(batch, n)
+    lost = outcome.lost_demand.reshape(batch, n)
+    end_inventory = outcome.end_inventory.reshape(batch, n)
     profit = daily_profit(instances, sales, end_inventory, lost)
-    return DayResult(placed, demand, sales, lost, end_inventory, next_pipeline, profit)
+    return DayResult(
+        order=outcome.order.reshape(batch, n),
+        demand=demand,
+        sales=sales,
+        lost=lost,
+        end_inventory=end_inventory,
+        next_pipeline=outcome.next_pipeline.reshape(batch, n, width),
+        profit=profit,
+    )
 
 
 @dataclass(frozen=True)
