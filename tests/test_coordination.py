@@ -266,8 +266,7 @@ def test_experiment_stores_its_runs_and_reads_them_back(tmp_path) -> None:
 def test_the_stored_quick_results_are_reproduced() -> None:
     """The committed quick record: the rule-based run is recomputed exactly."""
     payload = ResultStore.for_profile("quick").get_study(STUDY_NAME)
-    if payload is None:
-        pytest.skip("no stored quick coordination record in this checkout")
+    assert payload is not None, "data/results/quick/studies/coordination.json is committed"
     profile = COORDINATION_PROFILES["quick"]
     assert payload["identity"] == profile.identity()  # the record is the current profile's
     stored = {(r["method"], r["seed"]): r for r in payload["runs"]}
@@ -279,8 +278,7 @@ def test_the_stored_quick_results_are_reproduced() -> None:
 @pytest.mark.slow
 def test_a_stored_quick_training_run_is_reproduced() -> None:
     payload = ResultStore.for_profile("quick").get_study(STUDY_NAME)
-    if payload is None:
-        pytest.skip("no stored quick coordination record in this checkout")
+    assert payload is not None, "data/results/quick/studies/coordination.json is committed"
     profile = COORDINATION_PROFILES["quick"]
     stored = {(r["method"], r["seed"]): r for r in payload["runs"]}[("multi_timescale", 0)]
     run = train_method("multi_timescale", experiment_splits(profile), profile.training, seed=0)

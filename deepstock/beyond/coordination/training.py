@@ -320,7 +320,8 @@ def train_method(
     started = time.perf_counter()
     seed_everything(seed)
     model = splits["train"].config
-    policy = make_policy(method, model, config)
+    # weights drawn on the CPU, then moved: the same seed gives the same start on any device
+    policy = make_policy(method, model, config).to(splits["train"].base_rate.device)
     train, val, test = splits["train"], splits["val"], splits["test"]
 
     def validate() -> float:
