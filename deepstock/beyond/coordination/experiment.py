@@ -234,8 +234,8 @@ _BEHAVIOURS = (
 
 
 def runs_frame(runs: Sequence[dict[str, Any]]) -> pd.DataFrame:
-    """One row per run: method, seed, val/test profit, steps to 95 %, parameters, wall time and
-    the behaviours."""
+    """One row per run: method, seed, val/test profit, steps to 95 %, parameters, wall time,
+    device and the behaviours."""
     rows = []
     for run in runs:
         rows.append(
@@ -251,6 +251,7 @@ def runs_frame(runs: Sequence[dict[str, Any]]) -> pd.DataFrame:
                 else math.nan,
                 "n_parameters": int(run["n_parameters"]),
                 "wall_time_s": float(run["wall_time_s"]),
+                "device": str(run.get("device", "cpu")),
                 **{key: float(run["behaviours"][key]) for key in _BEHAVIOURS},
             }
         )
