@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -323,3 +324,33 @@ def test_the_paper_layer_does_not_import_beyond() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_profit_gradient_reaches_both_agents() -> None:
+    config = JointModelConfig(n_products=3, horizon=12)
+    instances = generate_instances(config, 4, seed=2)
+    torch.manual_seed(0)
+    for siloed in (False, True):
+        policy = TwoAgentPolicy(config.lead_time, config.review_period, [8], siloed=siloed)
+        rollout = simulate_joint(instances, policy, differentiable=True)
+        (-rollout.mean_profit).backward()
+        for name, params in policy.parameter_groups().items():
+            norm = sum(float(p.grad.abs().sum()) for p in params if p.grad is not None)
+            assert norm > 0, (name, siloed)
+
+
+def test_rule_based_target_is_the_critical_fractile_without_season() -> None:
+    instances = _two_products()  # L = 1, P = 2: the target covers 3 days
+    config = dataclasses.replace(instances.config, season_amplitude=0.0)
+    instances = dataclasses.replace(instances, config=config)
+    policy = RuleBasedPair(1.0)
+    plan = policy.plan(instances)
+    pipeline = torch.zeros(1, 2, 2, dtype=torch.float64)
+    # the intention is already at the plan: every day of the cover has the same rate
+    exposure, target = policy.decide(instances, 2, pipeline, plan, order_day=True)
+    assert torch.allclose(exposure, plan)
+    rate = demand_rate(instances, 2, plan)
+    over = instances.margin + instances.penalty
+    z = torch.special.ndtri(over / (over + instances.holding))
+    expected = 3 * rate + z * config.demand_cv * math.sqrt(3) * rate
+    assert torch.allclose(target, expected)
