@@ -15,6 +15,7 @@ record lets the book render without training.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -157,7 +158,7 @@ def _resolve(profile: str | CoordinationProfile, n_seeds: int | None) -> Coordin
         profile = COORDINATION_PROFILES[profile]
     if n_seeds is not None:
         check_int("n_seeds", n_seeds, 1)
-        profile = CoordinationProfile(**{**profile.__dict__, "n_seeds": n_seeds})
+        profile = dataclasses.replace(profile, n_seeds=n_seeds)
     return profile
 
 
