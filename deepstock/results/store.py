@@ -60,6 +60,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from deepstock.core.files import atomic_write, data_dir
 from deepstock.core.jsontext import canonical_json, plain
@@ -81,6 +82,8 @@ __all__ = [
     "cached_train",
     "cached_train_population",
     "canonical_json",
+    "current_cpu_capability",
+    "record_cpu_capability",
     "code_version",
     "dataset_fingerprint",
     "default_results_dir",
@@ -219,6 +222,23 @@ def source_hash(
             digest.update(ast.dump(tree, include_attributes=False).encode())
         _SOURCE_HASH_CACHE[cache_key] = {"hash": digest.hexdigest()[:16], "files": present}
     return dict(_SOURCE_HASH_CACHE[cache_key])
+
+
+#: The CPU capability of records that predate the field: they were computed on an AVX-512
+#: machine (its NumPy drew the proxy dataset with AVX-512 kernels, which this field's first
+#: AVX2 machine could not reproduce).
+UNRECORDED_CPU_CAPABILITY = "AVX512"
+
+
+def record_cpu_capability(record: Mapping[str, Any]) -> str:
+    """The CPU kernels' capability a stored run was computed with (``"AVX2"``, ``"AVX512"``,
+    ...). A run reproduces to the last digits only with the same kernels."""
+    return str(record["code_version"].get("cpu_capability", UNRECORDED_CPU_CAPABILITY))
+
+
+def current_cpu_capability() -> str:
+    """The capability of the kernels PyTorch uses in this process."""
+    return str(torch.backends.cpu.get_cpu_capability())
 
 
 def code_version(engine: str = "sb3", method: str | None = None) -> dict[str, Any]:
