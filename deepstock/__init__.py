@@ -14,6 +14,7 @@ methods    DS, DDPG, PPO, their environments and the one ``train`` interface
 results    the result store
 tuning     search spaces, budget profiles, the paper's two-stage procedure
 paper      the experiments, the paper's reported numbers, tables, figures, verdict
+beyond     systems beside the paper (inventory and recommendation on two timescales)
 course     the assignments' self-checks
 tools      the command line, the book driver, performance figures
 ========== ===========================================================================

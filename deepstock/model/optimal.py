@@ -73,10 +73,18 @@ __all__ = [
     "critical_fractile_z",
     "dp_base_stock_solution",
     "empirical_demand_pmf",
+    "gap_pct",
     "solve_base_stock_dp",
     "true_demand_pmf",
     "uniform_demand_pmf",
 ]
+
+
+def gap_pct(loss: Any, benchmark: Any) -> Any:
+    """The loss gap in percent, ``100 (loss - benchmark) / benchmark``, of numbers or arrays
+    (or pandas columns); ``benchmark`` is the benchmark's loss on the same trajectories."""
+    return 100.0 * (loss - benchmark) / benchmark
+
 
 #: The z the authors' benchmark script used for setting 4 (critical ratio 0.9, rounded).
 AUTHORS_Z = 1.282

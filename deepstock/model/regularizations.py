@@ -106,7 +106,9 @@ class NoRegularization(Regularization):
     def output_size(self, n_coeff_features: int) -> int:
         return 1
 
-    def order(self, raw, observation, coeff_values, max_replenish):
+    def order(
+        self, raw: Tensor, observation: Observation, coeff_values: Tensor, max_replenish: float
+    ) -> Tensor:
         return raw[:, 0].clamp(0.0, max_replenish)
 
 
@@ -118,7 +120,9 @@ class BaseStockRegularization(Regularization):
     def output_size(self, n_coeff_features: int) -> int:
         return 1
 
-    def order(self, raw, observation, coeff_values, max_replenish):
+    def order(
+        self, raw: Tensor, observation: Observation, coeff_values: Tensor, max_replenish: float
+    ) -> Tensor:
         target = raw[:, 0]
         return (target - observation.inventory_position.to(target.dtype)).clamp(0.0, max_replenish)
 
@@ -148,7 +152,9 @@ class CoeffRegularization(Regularization):
         cover = COVER_DAYS * (weights * coeff_values.to(raw.dtype)).sum(dim=1)
         return cover + raw[:, m]
 
-    def order(self, raw, observation, coeff_values, max_replenish):
+    def order(
+        self, raw: Tensor, observation: Observation, coeff_values: Tensor, max_replenish: float
+    ) -> Tensor:
         level = self.target(raw, coeff_values)
         if self.subtract_position:
             level = level - observation.inventory_position.to(level.dtype)

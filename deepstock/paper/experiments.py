@@ -48,7 +48,7 @@ from deepstock.datasets.catalog import load_setting
 from deepstock.methods.train import train
 from deepstock.model.dataset import InventoryDataset
 from deepstock.model.heuristics import incumbent_metrics
-from deepstock.model.optimal import benchmark_losses
+from deepstock.model.optimal import benchmark_losses, gap_pct
 from deepstock.paper.reported import (
     METHOD_PAIRS,
     PAPER_TRIALS_TO_BEAT_DS,
@@ -249,10 +249,6 @@ def setting_benchmark(
     return table
 
 
-def _gap_pct(loss: float, benchmark: float) -> float:
-    return 100.0 * (loss - benchmark) / benchmark
-
-
 # ------------------------------------------------------------------ settings 1-3
 def settings_comparison(
     context: ExperimentContext,
@@ -288,8 +284,8 @@ def settings_comparison(
                 "regularization": regularization,
                 "val_loss": summary["val_loss"],
                 "test_loss": summary["test_loss"],
-                "val_gap_pct": _gap_pct(summary["val_loss"], primary["val_loss"]),
-                "test_gap_pct": _gap_pct(summary["test_loss"], primary["test_loss"]),
+                "val_gap_pct": gap_pct(summary["val_loss"], primary["val_loss"]),
+                "test_gap_pct": gap_pct(summary["test_loss"], primary["test_loss"]),
                 "benchmark": primary["policy"],
                 "repeats": summary["repeats"],
                 "runs": len(tuning.trials) + len(tuning.confirm),
@@ -465,9 +461,9 @@ def tuned_configurations(
                     "seed": seed,
                     "val_loss": run["val"]["loss"],
                     "test_loss": run["test"]["loss"],
-                    "val_gap_pct": _gap_pct(run["val"]["loss"], bench["dp_true"]["val_loss"]),
-                    "test_gap_pct": _gap_pct(run["test"]["loss"], bench["dp_true"]["test_loss"]),
-                    "test_gap_vs_authors_dp_pct": _gap_pct(
+                    "val_gap_pct": gap_pct(run["val"]["loss"], bench["dp_true"]["val_loss"]),
+                    "test_gap_pct": gap_pct(run["test"]["loss"], bench["dp_true"]["test_loss"]),
+                    "test_gap_vs_authors_dp_pct": gap_pct(
                         run["test"]["loss"], bench["dp_empirical"]["test_loss"]
                     ),
                     "wall_time_s": run["wall_time_s"],
@@ -526,8 +522,8 @@ def setting4(
                 "benchmark_test_loss": bench["test_loss"],
                 "val_loss": summary["val_loss"],
                 "test_loss": summary["test_loss"],
-                "val_gap_pct": _gap_pct(summary["val_loss"], bench["val_loss"]),
-                "test_gap_pct": _gap_pct(summary["test_loss"], bench["test_loss"]),
+                "val_gap_pct": gap_pct(summary["val_loss"], bench["val_loss"]),
+                "test_gap_pct": gap_pct(summary["test_loss"], bench["test_loss"]),
                 "runs": len(tuning.trials) + len(tuning.confirm),
             }
             if (n, h) in paper.index:
@@ -751,7 +747,7 @@ def proxy_comparison(
         curves.append(curve)
     results = pd.DataFrame(rows)
     reference = results.loc[0, "test_objective"]
-    results["test_gap_pct"] = 100.0 * (results["test_objective"] - reference) / reference
+    results["test_gap_pct"] = gap_pct(results["test_objective"], reference)
     return {
         "results": results,
         "curves": pd.concat(curves, ignore_index=True),

@@ -60,8 +60,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import torch
 
 from deepstock.core.files import atomic_write, data_dir
+from deepstock.core.jsontext import canonical_json, plain
 from deepstock.methods.population.engine import check_engine, train_population
 from deepstock.methods.train import resolve_config
 from deepstock.methods.train import train as default_train
@@ -80,6 +82,8 @@ __all__ = [
     "cached_train",
     "cached_train_population",
     "canonical_json",
+    "current_cpu_capability",
+    "record_cpu_capability",
     "code_version",
     "dataset_fingerprint",
     "default_results_dir",
@@ -146,22 +150,6 @@ class CorruptRecordError(ValueError):
 
 
 # ====================================================================== hashing helpers
-def _plain(value: Any) -> Any:
-    """``value`` with tuples as lists and NumPy scalars as Python numbers (JSON-ready)."""
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
-def canonical_json(value: Any) -> str:
-    """The canonical JSON text of ``value``: sorted keys, no spaces, tuples as lists."""
-    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), allow_nan=True)
-
-
 def _sha256(text: str | bytes) -> str:
     data = text.encode("utf-8") if isinstance(text, str) else text
     return hashlib.sha256(data).hexdigest()
@@ -234,6 +222,23 @@ def source_hash(
             digest.update(ast.dump(tree, include_attributes=False).encode())
         _SOURCE_HASH_CACHE[cache_key] = {"hash": digest.hexdigest()[:16], "files": present}
     return dict(_SOURCE_HASH_CACHE[cache_key])
+
+
+#: The CPU capability of records that predate the field: they were computed on an AVX-512
+#: machine (its NumPy drew the proxy dataset with AVX-512 kernels, which this field's first
+#: AVX2 machine could not reproduce).
+UNRECORDED_CPU_CAPABILITY = "AVX512"
+
+
+def record_cpu_capability(record: Mapping[str, Any]) -> str:
+    """The CPU kernels' capability a stored run was computed with (``"AVX2"``, ``"AVX512"``,
+    ...). A run reproduces to the last digits only with the same kernels."""
+    return str(record["code_version"].get("cpu_capability", UNRECORDED_CPU_CAPABILITY))
+
+
+def current_cpu_capability() -> str:
+    """The capability of the kernels PyTorch uses in this process."""
+    return str(torch.backends.cpu.get_cpu_capability())
 
 
 def code_version(engine: str = "sb3", method: str | None = None) -> dict[str, Any]:
@@ -314,7 +319,7 @@ def _identity(
     identity = {
         "method": method,
         "regularization": regularization,
-        "config": _plain(config),
+        "config": plain(config),
         "seed": int(seed),
         "dataset": dataset_hash,
     }
@@ -348,13 +353,13 @@ def _split_extras(
         if value is None or isinstance(value, (bool, str)):
             return True, value
         if isinstance(value, (int, float, np.integer, np.floating, np.bool_)):
-            return True, _plain(value)
+            return True, plain(value)
         if isinstance(value, Mapping):
             out = {}
             for key, item in value.items():
-                ok, plain = visit(item, f"{name}/{key}")
+                ok, converted = visit(item, f"{name}/{key}")
                 if ok:
-                    out[str(key)] = plain
+                    out[str(key)] = converted
             return True, out
         array = _as_array(value)
         if array is not None:
@@ -369,17 +374,17 @@ def _split_extras(
             # a list of mixed things (dicts, strings): keep the JSON-able items.
             out_list = []
             for index, item in enumerate(value):
-                ok, plain = visit(item, f"{name}/{index}")
+                ok, converted = visit(item, f"{name}/{index}")
                 if ok:
-                    out_list.append(plain)
+                    out_list.append(converted)
             return True, out_list
         dropped.append(name)
         return False, None
 
     for key, value in extras.items():
-        ok, plain = visit(value, str(key))
+        ok, converted = visit(value, str(key))
         if ok:
-            inline[str(key)] = plain
+            inline[str(key)] = converted
     return inline, arrays, dropped
 
 
@@ -506,7 +511,7 @@ class ResultStore:
                 **code_version(identity.get("engine", "sb3"), identity["method"]),
                 "device_kind": str(device).split(":")[0],
             },
-            "result": _plain(dict(result)),
+            "result": plain(dict(result)),
             "extras": inline,
             "extras_arrays": arrays_entry,
             "extras_dropped": sorted(dropped),
@@ -666,7 +671,7 @@ class ResultStore:
     def put_study(self, name: str, payload: Mapping[str, Any]) -> Path:
         """Write the finished trials of a tuning study atomically (``studies/<name>.json``)."""
         _check_study_name(name)
-        body = {"name": name, "payload": _plain(dict(payload))}
+        body = {"name": name, "payload": plain(dict(payload))}
         body["checksum"] = _sha256(canonical_json(body))
         path = self.studies_dir / f"{name}.json"
         text = json.dumps(body, sort_keys=True, indent=1, allow_nan=True) + "\n"
@@ -813,7 +818,7 @@ def _put_result(
     )
     if stored_key != key:  # the identity is built the same way twice; guard against drift
         raise RuntimeError(f"result store key drift: {stored_key} != {key}")
-    return {**_plain(summary), "key": key, "cached": False}
+    return {**plain(summary), "key": key, "cached": False}
 
 
 def cached_train_population(

@@ -170,6 +170,13 @@ def project_root() -> Path:
     return root
 
 
+def _git(repo: Path, *arguments: str) -> str:
+    """The stripped output of ``git ARGUMENTS`` in ``repo`` (raises on failure)."""
+    return subprocess.run(
+        ["git", *arguments], cwd=repo, capture_output=True, text=True, check=True, timeout=10
+    ).stdout.strip()
+
+
 def code_version() -> str:
     """``"deepstock <version>, commit <hash>"`` (``+ local changes`` when the tree is dirty).
 
@@ -181,22 +188,8 @@ def code_version() -> str:
     if repo is None:
         return text
     try:
-        commit = subprocess.run(
-            ["git", "rev-parse", "--short=10", "HEAD"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no", "--", "deepstock"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            check=True,
-            timeout=10,
-        ).stdout.strip()
+        commit = _git(repo, "rev-parse", "--short=10", "HEAD")
+        dirty = _git(repo, "status", "--porcelain", "--untracked-files=no", "--", "deepstock")
     except (OSError, subprocess.SubprocessError):
         return text
     if commit:

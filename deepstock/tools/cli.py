@@ -13,7 +13,7 @@ Commands:
     train: train one (method, regularization) policy and print its losses.
     tune: two-stage hyperparameter tuning of one (method, regularization) on a setting.
     run: one of the experiments (settings, figure2, figure3, setting4, tuned, proxy,
-        proxy_full_length).
+        proxy_full_length; beyond the paper, coordination).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from deepstock.datasets.catalog import default_datasets_dir
+from deepstock.datasets.catalog import ALL_SETTINGS, default_datasets_dir
 from deepstock.datasets.io import DATA_FILE, META_FILE, save_dataset
 from deepstock.datasets.synthetic import SETTINGS, STREAMS, dataset_name, make_setting
 
@@ -404,7 +404,7 @@ def _add_setting_options(parser: argparse.ArgumentParser) -> None:
     """--setting, --stream, --seed of the data and setting4's --n and --horizon."""
     parser.add_argument(
         "--setting",
-        choices=(*SETTINGS, "proxy"),
+        choices=ALL_SETTINGS,
         required=True,
         help="which setting, or 'proxy' (the Tmall-like proxy of the book's comparison)",
     )
@@ -488,7 +488,7 @@ def _add_engine_option(parser: argparse.ArgumentParser) -> None:
 
 def _run_train(args: argparse.Namespace) -> int:
     from deepstock.methods.train import load_config_file, train
-    from deepstock.model.optimal import benchmark_losses
+    from deepstock.model.optimal import benchmark_losses, gap_pct
 
     parser: argparse.ArgumentParser = args.command_parser
     dataset = _setting_dataset(args, parser)
@@ -515,8 +515,8 @@ def _run_train(args: argparse.Namespace) -> int:
             "policy": reference["policy"],
             "val_loss": reference["val_loss"],
             "test_loss": reference["test_loss"],
-            "val_gap_pct": 100 * (result.val_loss / reference["val_loss"] - 1),
-            "test_gap_pct": 100 * (result.test_loss / reference["test_loss"] - 1),
+            "val_gap_pct": gap_pct(result.val_loss, reference["val_loss"]),
+            "test_gap_pct": gap_pct(result.test_loss, reference["test_loss"]),
         }
     if args.json:
         print(json.dumps(summary, indent=2))
@@ -624,7 +624,7 @@ def _add_tune(subparsers: Any) -> None:
 
 
 def _run_tune(args: argparse.Namespace) -> int:
-    from deepstock.model.optimal import benchmark_losses
+    from deepstock.model.optimal import benchmark_losses, gap_pct
     from deepstock.results.store import ResultStore
     from deepstock.tuning.procedure import tune_setting
 
@@ -669,8 +669,8 @@ def _run_tune(args: argparse.Namespace) -> int:
             "policy": reference["policy"],
             "val_loss": reference["val_loss"],
             "test_loss": reference["test_loss"],
-            "val_gap_pct": 100 * (summary["val_loss"] / reference["val_loss"] - 1),
-            "test_gap_pct": 100 * (summary["test_loss"] / reference["test_loss"] - 1),
+            "val_gap_pct": gap_pct(summary["val_loss"], reference["val_loss"]),
+            "test_gap_pct": gap_pct(summary["test_loss"], reference["test_loss"]),
         }
     if args.json:
         print(json.dumps(output, indent=2))
@@ -703,6 +703,7 @@ def _run_tune(args: argparse.Namespace) -> int:
 
 
 def _add_run(subparsers: Any) -> None:
+    from deepstock.beyond import BEYOND_EXPERIMENTS
     from deepstock.paper.experiments import EXPERIMENTS
     from deepstock.tuning.profiles import PROFILES
 
@@ -715,19 +716,29 @@ def _add_run(subparsers: Any) -> None:
             "buffer states), setting4 (DS Base over N x H, Figure 4 and Table 9), tuned (the "
             "published setting-1 configurations at full length), proxy (the Tmall-like proxy: "
             "3 methods x 4 regularizations tuned on J, Table 1's layout), proxy_full_length (its "
-            "best pairs at the paper's training length). Every "
+            "best pairs at the paper's training length); beyond the paper, coordination "
+            "(inventory and recommendation on two timescales: the multi-timescale method "
+            "against its baselines over seeds, no tuning). Every "
             "training run is stored in the result store the moment it finishes; re-running "
             "reads what is stored and computes only what is missing, so an interrupted run "
             "resumes."
         ),
     )
-    parser.add_argument("experiment", choices=sorted(EXPERIMENTS), help="which experiment")
+    parser.add_argument(
+        "experiment",
+        choices=sorted(EXPERIMENTS) + sorted(BEYOND_EXPERIMENTS),
+        help="which experiment",
+    )
     parser.add_argument(
         "--profile", choices=sorted(PROFILES), default="quick", help="budget (default: quick)"
     )
     parser.add_argument("--trials", type=_positive_int, help="stage-1 trials (profile's)")
     parser.add_argument("--top-k", type=_positive_int, help="configurations re-run in stage 2")
-    parser.add_argument("--seeds", type=_positive_int, help="seeds per stage-2 configuration")
+    parser.add_argument(
+        "--seeds",
+        type=_positive_int,
+        help="seeds per stage-2 configuration (coordination: seeds per method)",
+    )
     parser.add_argument("--repeats", type=_positive_int, help="repeats of the whole procedure")
     parser.add_argument(
         "--device", default="cpu", help="torch device of every run: cpu, cuda or auto"
@@ -748,13 +759,15 @@ def _add_run(subparsers: Any) -> None:
 
 
 def _run_run(args: argparse.Namespace) -> int:
-    import pandas as pd
-
+    from deepstock.beyond import BEYOND_EXPERIMENTS
     from deepstock.paper.experiments import ExperimentContext, run_experiment
     from deepstock.results.store import ResultStore
     from deepstock.tuning.profiles import resolve_profile
 
     parser: argparse.ArgumentParser = args.command_parser
+    if args.experiment in BEYOND_EXPERIMENTS:
+        tables = _run_beyond(args, parser)
+        return _print_tables(tables, as_json=args.json)
     try:
         profile = resolve_profile(
             args.profile,
@@ -775,7 +788,52 @@ def _run_run(args: argparse.Namespace) -> int:
         tables = run_experiment(args.experiment, context)
     except ValueError as error:
         parser.error(str(error))
-    if args.json:
+    return _print_tables(tables, as_json=args.json)
+
+
+def _run_beyond(args: argparse.Namespace, parser: argparse.ArgumentParser) -> dict[str, Any]:
+    """An experiment of :mod:`deepstock.beyond`: no tuning, so the tuning options do not apply."""
+    from deepstock.beyond import BEYOND_EXPERIMENTS
+    from deepstock.results.store import ResultStore
+
+    tuning_only = {
+        "--trials": args.trials,
+        "--top-k": args.top_k,
+        "--repeats": args.repeats,
+        "--storage": args.storage,
+    }
+    given = [flag for flag, value in tuning_only.items() if value is not None]
+    if args.workers != 1:
+        given.append("--workers")
+    if args.seed != 0:
+        given.append("--seed")
+    if given:
+        parser.error(
+            f"{args.experiment} does not tune and trains seeds 0..N-1 (--seeds N): "
+            f"{', '.join(given)} do(es) not apply"
+        )
+    quiet = args.no_progress or args.json
+
+    def progress(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    try:
+        return BEYOND_EXPERIMENTS[args.experiment](
+            args.profile,
+            device=args.device,
+            store=ResultStore(args.results) if args.results else None,
+            n_seeds=args.seeds,
+            progress=None if quiet else progress,
+        )
+    except ValueError as error:
+        parser.error(str(error))
+
+
+def _print_tables(tables: dict[str, Any], *, as_json: bool) -> int:
+    """Print named tables as text (long ones summarized) or, with ``as_json``, as JSON."""
+    import pandas as pd
+
+    if as_json:
         print(
             json.dumps(
                 {

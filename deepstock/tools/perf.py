@@ -1,9 +1,8 @@
 """Performance figures: simulator throughput, the setting-1 DP's time, the population engine.
 
 Used by ``deepstock bench`` (``--population`` for the population engine),
-``benchmarks/bench_simulator.py`` and ``benchmarks/bench_population.py``. These are
-measurements to report, not pass/fail tests: numbers depend on the machine and on what else
-runs on it.
+``perf/bench_simulator.py`` and ``perf/bench_population.py``. These are measurements to
+report, not pass/fail tests: numbers depend on the machine and on what else runs on it.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The population engine's throughput against the single-run path, and one whole stage 1.
 
-Usage: ``python benchmarks/bench_population.py [--members 1 5 10 25 50] [--methods ds]
+Usage: ``python perf/bench_population.py [--members 1 5 10 25 50] [--methods ds]
 [--length 20] [--stage1] [--batch-trials 10] [--device cpu] [--output FILE]``
 
 Prints (and with ``--output`` writes) JSON: per method, the single run's throughput (DS epochs

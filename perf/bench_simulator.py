@@ -1,6 +1,6 @@
 """Throughput of the batched simulator in its fast (no-grad) and differentiable modes.
 
-Usage: ``python benchmarks/bench_simulator.py [--batches 1 100 10000] [--horizon 31] [--json]``
+Usage: ``python perf/bench_simulator.py [--batches 1 100 10000] [--horizon 31] [--json]``
 
 Reports trajectory-days per second (batch x T per rollout / wall time) with a stationary
 base-stock policy on setting-1-like demand (P = 2, L = 1). The same figures, with the DP's time,

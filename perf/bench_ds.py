@@ -1,6 +1,6 @@
 """DS on setting 1: the time of one epoch and of one whole training run, with the losses reached.
 
-Usage: ``python benchmarks/bench_ds.py [--regularizations none base] [--seeds 0] [--device cpu]``
+Usage: ``python perf/bench_ds.py [--regularizations none base] [--seeds 0] [--device cpu]``
 
 Prints JSON with, per regularization (the paper's tuned setting-1 configuration, SPEC.md §5):
 

@@ -1,6 +1,6 @@
 """DDPG and PPO on setting 1: wall time of a training run and the share spent in the environment.
 
-Usage: ``python benchmarks/bench_rl.py [--methods ddpg ppo] [--regularizations none base]
+Usage: ``python perf/bench_rl.py [--methods ddpg ppo] [--regularizations none base]
 [--total-steps N] [--seed 0] [--device cpu] [--n-envs K]``
 
 For each (method, regularization) one training run at the paper's tuned setting-1 configuration
