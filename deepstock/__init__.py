@@ -80,7 +80,7 @@ _EXPORTS: dict[str, str] = {
     "TrainResult": "deepstock.methods.common",
     "ResultStore": "deepstock.results.store",
     "cached_train": "deepstock.results.store",
-    "tune_pair": "deepstock.tuning.procedure",
+    "tune_pair": "deepstock.paper.experiments",
     "resolve_profile": "deepstock.tuning.profiles",
 }
 
@@ -147,6 +147,6 @@ if TYPE_CHECKING:  # names for type checkers and editors
         register_regularization,
     )
     from deepstock.model.simulator import InventorySimulator, Observation, Rollout, simulate
+    from deepstock.paper.experiments import tune_pair
     from deepstock.results.store import ResultStore, cached_train
-    from deepstock.tuning.procedure import tune_pair
     from deepstock.tuning.profiles import resolve_profile
