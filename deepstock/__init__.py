@@ -75,6 +75,7 @@ _EXPORTS: dict[str, str] = {
     "load_dataset": "deepstock.datasets.io",
     "save_dataset": "deepstock.datasets.io",
     "train": "deepstock.methods.train",
+    "train_population": "deepstock.methods.population.engine",
     "default_config": "deepstock.methods.train",
     "evaluate_policy": "deepstock.methods.common",
     "TrainResult": "deepstock.methods.common",
@@ -110,6 +111,7 @@ __all__ = [
     "save_dataset",
     "simulate",
     "train",
+    "train_population",
     "tune_pair",
 ]
 
@@ -132,6 +134,7 @@ if TYPE_CHECKING:  # names for type checkers and editors
     from deepstock.datasets.io import load_dataset, save_dataset
     from deepstock.datasets.synthetic import make_setting
     from deepstock.methods.common import TrainResult, evaluate_policy
+    from deepstock.methods.population.engine import train_population
     from deepstock.methods.train import default_config, train
     from deepstock.model.dataset import InventoryDataset
     from deepstock.model.heuristics import (

@@ -25,6 +25,7 @@ from deepstock.methods.common import (
 )
 from deepstock.methods.ddpg import DDPGConfig, train_ddpg
 from deepstock.methods.ds import DSConfig, train_ds
+from deepstock.methods.population.engine import ENGINES, check_engine, train_population
 from deepstock.methods.ppo import PPOConfig, train_ppo
 from deepstock.model.dataset import InventoryDataset
 from deepstock.model.regularizations import (
@@ -34,6 +35,7 @@ from deepstock.model.regularizations import (
 )
 
 __all__ = [
+    "ENGINES",
     "METHODS",
     "CurvePoint",
     "MethodSpec",
@@ -142,6 +144,7 @@ def train(
     device: str = "auto",
     progress: bool = False,
     use_defaults: bool = True,
+    engine: str = "sb3",
 ) -> TrainResult:
     """Train one policy and evaluate it on the validation and test splits.
 
@@ -153,7 +156,11 @@ def train(
             tuned setting-1 configuration when ``use_defaults``.
         seed: seeds Python, NumPy, torch and the environment.
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
-        progress: show a progress bar.
+        progress: show a progress bar (single-run engine only).
+        use_defaults: start from the paper's tuned setting-1 configuration of the pair.
+        engine: ``"sb3"``, each method's single-run path (Stable-Baselines3 for DDPG and PPO,
+            :func:`deepstock.methods.ds.train_ds` for DS), or ``"population"``, the population
+            engine (:mod:`deepstock.methods.population`) with this one run as its only member.
     """
     spec = _method(method)
     reg = get_regularization(regularization)
@@ -163,6 +170,9 @@ def train(
     values = default_config(method, reg.name) if use_defaults else {}
     values.update(config or {})
     settings = config_from_mapping(method, values)
+    if check_engine(engine) == "population":
+        (result,) = train_population(method, reg.name, dataset, [settings], [seed], device=device)
+        return result
     return spec.train_function(
         dataset, reg.name, settings, seed=seed, device=device, progress=progress
     )

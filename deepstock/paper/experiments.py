@@ -605,6 +605,7 @@ def reproduce_stored_runs(
                 seed=int(identity["seed"]),
                 device=device,
                 use_defaults=False,
+                engine=identity.get("engine", "sb3"),
             )
         finally:
             torch.set_num_threads(previous)

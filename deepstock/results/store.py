@@ -53,7 +53,7 @@ import math
 import os
 import time
 import warnings
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,6 +64,7 @@ import torch
 
 from deepstock.core.files import atomic_write, data_dir
 from deepstock.core.jsontext import canonical_json, plain
+from deepstock.methods.population.engine import check_engine, train_population
 from deepstock.methods.train import resolve_config
 from deepstock.methods.train import train as default_train
 from deepstock.model.dataset import InventoryDataset
@@ -73,10 +74,13 @@ from deepstock.results.fingerprints import regularization_fingerprint
 
 __all__ = [
     "FORMAT_VERSION",
+    "POPULATION_SOURCES",
+    "population_sources",
     "RESULT_SOURCES",
     "CorruptRecordError",
     "ResultStore",
     "cached_train",
+    "cached_train_population",
     "canonical_json",
     "current_cpu_capability",
     "record_cpu_capability",
@@ -102,6 +106,22 @@ RESULT_SOURCES: tuple[str, ...] = (
     "methods/envs.py",
     "methods/sb3_common.py",
 )
+
+#: The modules shared by every population trainer (``engine="population"``). With the method's
+#: own module (:func:`population_sources`) their hash is recorded, and checked in strict mode,
+#: only for runs of that engine, so that adding or editing them leaves the records of the
+#: single-run engine (and of the other methods' populations) current.
+POPULATION_SOURCES: tuple[str, ...] = (
+    "methods/population/batched.py",
+    "methods/population/engine.py",
+)
+
+
+def population_sources(method: str) -> tuple[str, ...]:
+    """The modules whose code determines a population run of ``method``: the shared ones and
+    ``methods/population/<method>.py``."""
+    return (*POPULATION_SOURCES, f"methods/population/{method}.py")
+
 
 #: Fields every record has.
 _RECORD_FIELDS = (
@@ -178,8 +198,11 @@ def _strip_docstrings(tree: ast.AST) -> ast.AST:
 _SOURCE_HASH_CACHE: dict[tuple[str, tuple[tuple[str, float], ...]], dict[str, Any]] = {}
 
 
-def source_hash(package_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
-    """The hash of the modules of :data:`RESULT_SOURCES` that exist.
+def source_hash(
+    package_dir: str | os.PathLike[str] | None = None,
+    sources: tuple[str, ...] = RESULT_SOURCES,
+) -> dict[str, Any]:
+    """The hash of the modules of ``sources`` (default :data:`RESULT_SOURCES`) that exist.
 
     Each module is parsed and its syntax tree, docstrings removed, is dumped and hashed, so
     formatting, comments and docstrings do not count; any change of the code does.
@@ -188,7 +211,7 @@ def source_hash(package_dir: str | os.PathLike[str] | None = None) -> dict[str, 
         ``{"hash": hex digest (16 digits), "files": [the module names hashed]}``.
     """
     folder = Path(package_dir) if package_dir is not None else Path(__file__).parent.parent
-    present = [name for name in RESULT_SOURCES if (folder / name).is_file()]
+    present = [name for name in sources if (folder / name).is_file()]
     stamp = tuple((name, (folder / name).stat().st_mtime) for name in present)
     cache_key = (str(folder.resolve()), stamp)
     if cache_key not in _SOURCE_HASH_CACHE:
@@ -218,11 +241,12 @@ def current_cpu_capability() -> str:
     return str(torch.backends.cpu.get_cpu_capability())
 
 
-def code_version() -> dict[str, Any]:
+def code_version(engine: str = "sb3", method: str | None = None) -> dict[str, Any]:
     """What the store records as the code version: the package version, :func:`source_hash`,
     the versions of the libraries that compute the numbers, and torch's number of CPU threads
     (on the CPU, another thread count sums in another order: the same run then differs in the
-    last digits, which DDPG's training can amplify)."""
+    last digits, which DDPG's training can amplify). Runs of the population engine also record
+    ``population_source_hash``, the hash of ``population_sources(method)``."""
     import sys
 
     import deepstock
@@ -239,6 +263,11 @@ def code_version() -> dict[str, Any]:
         "source_files": sources["files"],
         "libraries": libraries,
     }
+    if engine == "population":
+        if method is None:
+            raise ValueError("code_version of a population run needs its method")
+        sources = population_sources(method)
+        version["population_source_hash"] = source_hash(sources=sources)["hash"]
     torch = sys.modules.get("torch")
     if torch is not None:
         version["torch_threads"] = int(torch.get_num_threads())
@@ -248,11 +277,18 @@ def code_version() -> dict[str, Any]:
 
 
 def run_key(
-    method: str, regularization: str, config: Mapping[str, Any], seed: int, dataset_hash: str
+    method: str,
+    regularization: str,
+    config: Mapping[str, Any],
+    seed: int,
+    dataset_hash: str,
+    *,
+    engine: str = "sb3",
 ) -> str:
     """The store key (32 hex digits) of a run; ``config`` must be resolved
-    (:func:`resolve_config`) so that equal runs have equal keys."""
-    identity = _identity(method, regularization, config, seed, dataset_hash)
+    (:func:`resolve_config`) so that equal runs have equal keys. ``engine`` is part of the
+    identity only when it is ``"population"`` (so the keys of single-engine runs never change)."""
+    identity = _identity(method, regularization, config, seed, dataset_hash, engine=engine)
     return _sha256(canonical_json(identity))[:_KEY_LENGTH]
 
 
@@ -263,7 +299,13 @@ LATE_CONFIG_DEFAULTS: dict[str, dict[str, Any]] = {"ds": {"stockout_smoothing": 
 
 
 def _identity(
-    method: str, regularization: str, config: Mapping[str, Any], seed: int, dataset_hash: str
+    method: str,
+    regularization: str,
+    config: Mapping[str, Any],
+    seed: int,
+    dataset_hash: str,
+    *,
+    engine: str = "sb3",
 ) -> dict[str, Any]:
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
         raise ValueError(f"seed must be an integer, got {seed!r}")
@@ -285,6 +327,9 @@ def _identity(
     code = regularization_fingerprint(regularization)
     if code is not None:
         identity["regularization_code"] = code
+    if check_engine(engine) == "population":
+        # the population engine computes the same runs with other rounding: its own records
+        identity["engine"] = engine
     return identity
 
 
@@ -446,6 +491,7 @@ class ResultStore:
             identity["config"],
             identity["seed"],
             identity["dataset"],
+            engine=identity.get("engine", "sb3"),
         )
         key = _sha256(canonical_json(identity))[:_KEY_LENGTH]
         inline, arrays, dropped = _split_extras(extras or {}, keep_arrays=keep_arrays)
@@ -461,7 +507,10 @@ class ResultStore:
             "key": key,
             "identity": identity,
             "dataset": {"name": dataset_name, "fingerprint": identity["dataset"]},
-            "code_version": {**code_version(), "device_kind": str(device).split(":")[0]},
+            "code_version": {
+                **code_version(identity.get("engine", "sb3"), identity["method"]),
+                "device_kind": str(device).split(":")[0],
+            },
             "result": plain(dict(result)),
             "extras": inline,
             "extras_arrays": arrays_entry,
@@ -541,6 +590,11 @@ class ResultStore:
         version = record["code_version"]
         if version.get("source_hash") != source_hash()["hash"]:
             return False
+        identity = record["identity"]
+        if identity.get("engine") == "population":
+            expected = source_hash(sources=population_sources(identity["method"]))["hash"]
+            if version.get("population_source_hash") != expected:
+                return False
         if device is not None and version.get("device_kind") != str(device).split(":")[0]:
             return False
         return True
@@ -670,6 +724,7 @@ def cached_train(
     progress: bool = False,
     extras: str = "small",
     train_fn: Callable[..., Any] | None = None,
+    engine: str = "sb3",
 ) -> dict[str, Any]:
     """Train ``(method, regularization, dataset, config, seed)`` unless the store has it.
 
@@ -684,7 +739,10 @@ def cached_train(
         extras: ``"small"`` (keep only small JSON-able extras) or ``"all"`` (also arrays, in a
             ``.npz``).
         train_fn: the training function (default :func:`deepstock.training.train`); it is
-            called with the *resolved* configuration and ``use_defaults=False``.
+            called with the *resolved* configuration and ``use_defaults=False`` (and
+            ``engine="population"`` for that engine).
+        engine: ``"sb3"`` (each method's single-run path) or ``"population"`` (the population
+            engine, a population of this one run); a population run has its own key.
 
     Returns:
         the run's summary (:meth:`deepstock.methods.train.TrainResult.summary`) with two more
@@ -700,7 +758,7 @@ def cached_train(
 
     reg_name = get_regularization(regularization).name
     fingerprint = dataset_fingerprint(dataset)
-    key = run_key(method, reg_name, resolved, seed, fingerprint)
+    key = run_key(method, reg_name, resolved, seed, fingerprint, engine=check_engine(engine))
     if device == "auto":
         device = str(resolve_device(device))
     record = store.get(key, device=device)
@@ -709,6 +767,7 @@ def cached_train(
 
     if train_fn is None:
         train_fn = default_train
+    engine_argument = {"engine": engine} if engine == "population" else {}
     result = train_fn(
         method,
         reg_name,
@@ -718,22 +777,152 @@ def cached_train(
         device=device,
         progress=progress,
         use_defaults=False,
+        **engine_argument,
     )
+    return _put_result(
+        store, key, method, reg_name, resolved, seed, dataset, fingerprint, result, extras, engine
+    )
+
+
+def _put_result(
+    store: ResultStore,
+    key: str,
+    method: str,
+    reg_name: str,
+    resolved: Mapping[str, Any],
+    seed: int,
+    dataset: InventoryDataset,
+    fingerprint: str,
+    result: Any,
+    extras: str,
+    engine: str,
+) -> dict[str, Any]:
+    """Write one finished run; its summary with ``key`` and ``cached=False``."""
     summary = result.summary()
+    identity = {
+        "method": method,
+        "regularization": reg_name,
+        "config": resolved,
+        "seed": seed,
+        "dataset": fingerprint,
+    }
+    if engine == "population":
+        identity["engine"] = engine
     stored_key = store.put(
-        identity={
-            "method": method,
-            "regularization": reg_name,
-            "config": resolved,
-            "seed": seed,
-            "dataset": fingerprint,
-        },
+        identity=identity,
         dataset_name=dataset.name,
         result=summary,
         extras=getattr(result, "extras", {}) or {},
         keep_arrays=extras == "all",
-        device=str(getattr(result, "device", device)),
+        device=str(getattr(result, "device", "cpu")),
     )
     if stored_key != key:  # the identity is built the same way twice; guard against drift
         raise RuntimeError(f"result store key drift: {stored_key} != {key}")
     return {**plain(summary), "key": key, "cached": False}
+
+
+def cached_train_population(
+    store: ResultStore,
+    method: str,
+    regularization: str,
+    dataset: InventoryDataset,
+    configs: Sequence[Mapping[str, Any] | None],
+    seeds: Sequence[int],
+    device: str = "cpu",
+    *,
+    use_defaults: bool = True,
+    setting: str | None = None,
+    extras: str = "small",
+    max_members: int | None = None,
+    on_member_done: Callable[[int, dict[str, Any]], None] | None = None,
+    train_population_fn: Callable[..., Any] | None = None,
+) -> list[dict[str, Any]]:
+    """:func:`cached_train` for many runs at once on the population engine.
+
+    Every run ``(configs[i], seeds[i])`` found in the store is read; the others (each distinct
+    key once) are trained together as one population
+    (:func:`deepstock.methods.population.engine.train_population`), and each is written to the
+    store the moment it finishes, so a killed population loses only its unfinished members.
+
+    Args:
+        store, method, regularization, dataset, device, use_defaults, setting, extras: as for
+            :func:`cached_train` (``engine="population"``).
+        configs, seeds: one per run.
+        max_members: the most members per computation (default: chosen from the device).
+        on_member_done: ``on_member_done(i, summary)`` as soon as run ``i`` is known (read from
+            the store or finished), with the summary :func:`cached_train` returns.
+        train_population_fn: the population trainer (default ``train_population``), for tests.
+
+    Returns:
+        one summary per run, in input order (``key`` and ``cached`` included).
+    """
+    if extras not in ("small", "all"):
+        raise ValueError(f"extras must be 'small' or 'all', got {extras!r}")
+    if len(configs) != len(seeds):
+        raise ValueError(
+            f"configs and seeds must have the same length, got {len(configs)} and {len(seeds)}"
+        )
+    if setting is None:
+        setting = str(dataset.params.get("setting", "setting1"))
+    reg_name = get_regularization(regularization).name
+    fingerprint = dataset_fingerprint(dataset)
+    if device == "auto":
+        device = str(resolve_device(device))
+    resolved = [
+        resolve_config(method, reg_name, config, use_defaults=use_defaults, setting=setting)
+        for config in configs
+    ]
+    keys = [
+        run_key(method, reg_name, config, seed, fingerprint, engine="population")
+        for config, seed in zip(resolved, seeds, strict=True)
+    ]
+    summaries: list[dict[str, Any] | None] = [None] * len(keys)
+    pending: dict[str, list[int]] = {}  # key -> the runs it answers (duplicates train once)
+    for index, key in enumerate(keys):
+        record = store.get(key, device=device)
+        if record is not None and not (extras == "all" and record["extras_dropped"]):
+            summaries[index] = {**record["result"], "key": key, "cached": True}
+            if on_member_done is not None:
+                on_member_done(index, summaries[index])
+        else:
+            pending.setdefault(key, []).append(index)
+    if pending:
+        order = list(pending)
+        first = [pending[key][0] for key in order]
+
+        def finished(position: int, result: Any) -> None:
+            key = order[position]
+            index = first[position]
+            summary = _put_result(
+                store,
+                key,
+                method,
+                reg_name,
+                resolved[index],
+                int(seeds[index]),
+                dataset,
+                fingerprint,
+                result,
+                extras,
+                "population",
+            )
+            for same in pending[key]:
+                summaries[same] = dict(summary)
+                if on_member_done is not None:
+                    on_member_done(same, summaries[same])
+
+        trainer = train_population_fn or train_population
+        trainer(
+            method,
+            reg_name,
+            dataset,
+            [dict(resolved[index]) for index in first],
+            [int(seeds[index]) for index in first],
+            device=device,
+            max_members=max_members,
+            on_member_done=finished,
+        )
+    missing = [index for index, summary in enumerate(summaries) if summary is None]
+    if missing:
+        raise RuntimeError(f"the population trainer did not report runs {missing}")
+    return [summary for summary in summaries if summary is not None]

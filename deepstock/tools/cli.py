@@ -267,7 +267,8 @@ def _run_benchmark(args: argparse.Namespace) -> int:
 def _add_bench(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "bench",
-        help="measure the simulator's throughput and the setting-1 DP's time",
+        help="measure the simulator's throughput and the setting-1 DP's time (or, with "
+        "--population, the population engine's)",
         description=(
             "Measure the batched simulator in its no-grad and differentiable modes "
             "(trajectory-days per second, setting-1-like demand) and the wall time of the exact "
@@ -286,13 +287,76 @@ def _add_bench(subparsers: Any) -> None:
     parser.add_argument(
         "--min-seconds", type=float, default=1.0, help="measure each case this long (default: 1)"
     )
+    parser.add_argument(
+        "--population",
+        action="store_true",
+        help=(
+            "measure the population engine instead: per method, the single run's throughput "
+            "and the population's agent-steps/s at each --members size, and the speedup"
+        ),
+    )
+    parser.add_argument(
+        "--members",
+        type=_positive_int,
+        nargs="+",
+        default=[1, 5, 10, 25, 50],
+        help="--population: population sizes K (default: 1 5 10 25 50)",
+    )
+    parser.add_argument(
+        "--methods", nargs="+", help="--population: methods (default: every population trainer)"
+    )
+    parser.add_argument(
+        "--length",
+        type=_positive_int,
+        help="--population: length of each run (DS epochs, DDPG/PPO env steps)",
+    )
+    parser.add_argument(
+        "--stage1",
+        action="store_true",
+        help="--population: also time a whole DS Base stage 1 of setting 1 (50 trials, paper)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.set_defaults(handler=_run_bench)
+
+
+def _run_population_bench(args: argparse.Namespace) -> int:
+    from deepstock.tools.perf import population_throughput, tuning_stage1_timing
+
+    try:
+        report = population_throughput(
+            args.methods, sizes=args.members, device=args.device, length=args.length
+        )
+        if args.stage1:
+            report["stage1"] = tuning_stage1_timing(device=args.device)
+    except ValueError as error:
+        print(f"deepstock bench: error: {error}", file=sys.stderr)
+        return 2
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    for method, row in report["methods"].items():
+        print(f"{method}: single run {row['single_per_s']:,.1f} {row['unit']}/s")
+        for entry in row["population"]:
+            print(
+                f"  K = {entry['members']:>4}  {entry['agent_per_s']:>10,.1f} member-"
+                f"{row['unit']}/s  ({entry['agent_per_s'] / row['single_per_s']:.1f}x)"
+            )
+        print(f"  speedup {row['speedup']:.1f}x")
+    if "stage1" in report:
+        stage = report["stage1"]
+        print(
+            f"stage 1 ({stage['method']} {stage['regularization']}, {stage['setting']}, "
+            f"{stage['n_trials']} trials in batches of {stage['batch_trials']}): "
+            f"{stage['seconds']:.0f} s, best val {stage['best_val_loss']:.4f}"
+        )
+    return 0
 
 
 def _run_bench(args: argparse.Namespace) -> int:
     from deepstock.tools.perf import dp_timing, simulator_throughput
 
+    if args.population:
+        return _run_population_bench(args)
     try:
         simulator = [
             simulator_throughput(
@@ -403,9 +467,23 @@ def _add_train(subparsers: Any) -> None:
     parser.add_argument(
         "--device", default="auto", help="auto (CUDA when available), cpu or cuda (default: auto)"
     )
+    _add_engine_option(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.set_defaults(handler=_run_train, command_parser=parser)
+
+
+def _add_engine_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--engine",
+        choices=("sb3", "population"),
+        default="sb3",
+        help=(
+            "sb3: each method's single-run path (Stable-Baselines3 for DDPG/PPO, DS's own); "
+            "population: the population engine, many runs as one batched computation "
+            "(default: sb3)"
+        ),
+    )
 
 
 def _run_train(args: argparse.Namespace) -> int:
@@ -425,6 +503,7 @@ def _run_train(args: argparse.Namespace) -> int:
             seed=args.seed,
             device=args.device,
             progress=not args.no_progress and not args.json,
+            engine=args.engine,
         )
     except ValueError as error:
         parser.error(str(error))
@@ -525,6 +604,20 @@ def _add_tune(subparsers: Any) -> None:
         default="cpu",
         help="torch device of every run: cpu, cuda or auto (default: cpu)",
     )
+    _add_engine_option(parser)
+    parser.add_argument(
+        "--batch-trials",
+        type=_positive_int,
+        help=(
+            "stage-1 trials asked of TPE at a time and trained together "
+            "(default: 1 on sb3, 10 on population)"
+        ),
+    )
+    parser.add_argument(
+        "--max-members",
+        type=_positive_int,
+        help="population engine: most members per computation (default: from the device)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.set_defaults(handler=_run_tune, command_parser=parser)
@@ -561,6 +654,9 @@ def _run_tune(args: argparse.Namespace) -> int:
             n_seeds=args.seeds,
             repeats=args.repeats,
             training={args.method: dict(args.overrides)} if args.overrides else None,
+            engine=args.engine,
+            batch_trials=args.batch_trials,
+            max_members=args.max_members,
         )
     except ValueError as error:
         parser.error(str(error))

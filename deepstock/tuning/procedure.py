@@ -66,6 +66,7 @@ import multiprocessing
 import os
 import socket
 import statistics
+import threading
 import time
 import warnings
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -78,9 +79,16 @@ import pandas as pd
 
 from deepstock.core.files import data_dir
 from deepstock.datasets.catalog import load_setting
+from deepstock.methods.population.engine import check_engine
 from deepstock.methods.train import config_from_mapping
 from deepstock.model.dataset import InventoryDataset
-from deepstock.results.store import ResultStore, cached_train, canonical_json, dataset_fingerprint
+from deepstock.results.store import (
+    ResultStore,
+    cached_train,
+    cached_train_population,
+    canonical_json,
+    dataset_fingerprint,
+)
 from deepstock.tuning.profiles import Profile, resolve_profile
 from deepstock.tuning.spaces import (
     Choice,
@@ -92,6 +100,7 @@ from deepstock.tuning.spaces import (
 )
 
 __all__ = [
+    "POPULATION_BATCH_TRIALS",
     "Objective",
     "RunScore",
     "ToyObjective",
@@ -105,6 +114,10 @@ __all__ = [
 ]
 
 _SEED_STRIDE = 1000  # training seeds of repeat r start at seed + 1000 r
+
+#: Stage-1 trials per batch on the population engine by default: the authors' 10 random
+#: start-up trials make up the first batch; later batches are TPE draws with the constant liar.
+POPULATION_BATCH_TRIALS = 10
 _POLL_S = 0.5  # how often a waiting worker looks at the storage again
 
 
@@ -149,6 +162,22 @@ class Objective:
 
     def evaluate(self, config: dict[str, Any], seed: int) -> RunScore:
         raise NotImplementedError
+
+    def evaluate_many(
+        self,
+        configs: Sequence[dict[str, Any]],
+        seeds: Sequence[int],
+        on_done: Callable[[int, RunScore], None] | None = None,
+    ) -> list[RunScore]:
+        """Evaluate ``(configs[i], seeds[i])`` for every ``i``, calling ``on_done(i, score)`` as
+        each finishes. This default evaluates them one after the other; an objective that can
+        do them together (the population engine) overrides it."""
+        scores = []
+        for index, (config, seed) in enumerate(zip(configs, seeds, strict=True)):
+            scores.append(self.evaluate(config, seed))
+            if on_done is not None:
+                on_done(index, scores[-1])
+        return scores
 
     def identity(self) -> dict[str, Any]:
         """JSON-serializable description of everything that determines the scores (it names
@@ -234,6 +263,11 @@ class TrainingObjective(Objective):
         overrides: configuration keys fixed for every run (a profile's training lengths); an
             overridden sampled key is no longer sampled.
         train_fn: the training function (default :func:`deepstock.training.train`), for tests.
+        engine: ``"sb3"`` (one run at a time on each method's single-run path) or
+            ``"population"`` (:meth:`evaluate_many` trains its runs as one population,
+            :func:`deepstock.results.store.cached_train_population`).
+        max_members: the population engine's most members per computation (default: chosen
+            from the device).
 
     Raises:
         ValueError: at construction, when the space and the dataset disagree (the order cap),
@@ -249,8 +283,11 @@ class TrainingObjective(Objective):
     overrides: Mapping[str, Any] = field(default_factory=dict)
     train_fn: Callable[..., Any] | None = None
     uses_torch: bool = True
+    engine: str = "sb3"
+    max_members: int | None = None
 
     def __post_init__(self) -> None:
+        check_engine(self.engine)
         if not isinstance(self.dataset, InventoryDataset):
             raise ValueError(f"dataset must be an InventoryDataset, got {type(self.dataset)}")
         if self.setting is None:
@@ -286,23 +323,59 @@ class TrainingObjective(Objective):
             use_defaults=False,
             setting=self.setting,
             train_fn=self.train_fn,
+            engine=self.engine,
         )
-        return RunScore(
-            val_loss=float(summary["val"]["loss"]),
-            test_loss=float(summary["test"]["loss"]),
-            wall_time_s=float(summary.get("wall_time_s", 0.0)),
-            key=summary["key"],
-            cached=bool(summary["cached"]),
+        return _score(summary)
+
+    def evaluate_many(
+        self,
+        configs: Sequence[dict[str, Any]],
+        seeds: Sequence[int],
+        on_done: Callable[[int, RunScore], None] | None = None,
+    ) -> list[RunScore]:
+        if self.engine != "population":
+            return super().evaluate_many(configs, seeds, on_done)
+        summaries = cached_train_population(
+            self.store,
+            self.method,
+            self.regularization,
+            self.dataset,
+            configs,
+            seeds,
+            self.device,
+            use_defaults=False,
+            setting=self.setting,
+            max_members=self.max_members,
+            on_member_done=(
+                (lambda index, summary: on_done(index, _score(summary)))
+                if on_done is not None
+                else None
+            ),
         )
+        return [_score(summary) for summary in summaries]
 
     def identity(self) -> dict[str, Any]:
-        return {
+        identity = {
             "kind": "training",
             "method": self.method,
             "regularization": self.regularization,
             "dataset": self._fingerprint,
             "space": self.space.to_dict(),
         }
+        if self.engine == "population":
+            # other runs (their own store keys): other studies
+            identity["engine"] = self.engine
+        return identity
+
+
+def _score(summary: Mapping[str, Any]) -> RunScore:
+    return RunScore(
+        val_loss=float(summary["val"]["loss"]),
+        test_loss=float(summary["test"]["loss"]),
+        wall_time_s=float(summary.get("wall_time_s", 0.0)),
+        key=summary["key"],
+        cached=bool(summary["cached"]),
+    )
 
 
 def _check_space_keys(method: str, space: SearchSpace) -> None:
@@ -466,7 +539,12 @@ def _requeue_stale_trial(study: Any, trial: Any) -> None:
 
 class _TrialSeededSampler:
     """An Optuna sampler that delegates to a fresh inner sampler for every trial, seeded from
-    ``entropy + [trial number]`` (see :meth:`Tuner._sampler`)."""
+    ``entropy + [trial position]`` (see :meth:`Tuner._sampler`).
+
+    A trial's position is its number less the failed and pruned trials numbered below it: the
+    trials a killed worker or population left behind (failed, then re-enqueued) do not shift
+    the seeds of the trials sampled after them. Without such trials, position = number.
+    """
 
     def __init__(self, make: Callable[[int], Any], entropy: list[int]) -> None:
         self._make = make
@@ -478,7 +556,15 @@ class _TrialSeededSampler:
         return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
     def before_trial(self, study: Any, trial: Any) -> None:
-        self._inner = self._make(self._seed(trial.number))
+        from optuna.trial import TrialState
+
+        gone = (TrialState.FAIL, TrialState.PRUNED)
+        position = sum(
+            1
+            for other in study.get_trials(deepcopy=False)
+            if other.number < trial.number and other.state not in gone
+        )
+        self._inner = self._make(self._seed(position))
         self._inner.before_trial(study, trial)
 
     def infer_relative_search_space(self, study: Any, trial: Any) -> Any:
@@ -663,6 +749,16 @@ class Tuner:
             store when it has one); ``None`` keeps them only in the storage.
         heartbeat_interval, grace_period: seconds; a running trial whose heartbeat is older than
             the grace period is taken for dead, failed and re-enqueued.
+        batch_trials: ``q``, trials evaluated together (default 1, one at a time). With
+            ``q > 1`` stage 1 asks the sampler for ``q`` trials at a time (TPE's constant liar
+            treats the trials under way as the worst so far, so a batch spreads out; the first
+            ``n_startup_trials`` are random), evaluates each batch with
+            :meth:`Objective.evaluate_many` (one population on the population engine) and
+            reports every trial the moment its run finishes; stage 2 evaluates all its runs as
+            one batch. A batch interrupted by an error fails and re-enqueues its unfinished
+            trials (same configurations, same seeds), so a re-run trains exactly those; a killed
+            process's trials are failed and re-enqueued after the grace period, as in the
+            one-at-a-time path.
 
     The study names are ``<label>-<hash>-r<repeat>-search`` and
     ``<label>-<hash>-r<repeat>-confirm-<jobs hash>``, where the first hash covers the
@@ -682,6 +778,7 @@ class Tuner:
     record_store: ResultStore | None = None
     heartbeat_interval: int = 10
     grace_period: int = 30
+    batch_trials: int = 1
 
     def __post_init__(self) -> None:
         # the budget is checked by Profile (same rules, same messages)
@@ -697,6 +794,12 @@ class Tuner:
             raise ValueError(f"seed must be an integer >= 0, got {self.seed!r}")
         if self.sampler not in ("tpe", "random"):
             raise ValueError(f"sampler must be 'tpe' or 'random', got {self.sampler!r}")
+        if (
+            isinstance(self.batch_trials, bool)
+            or not isinstance(self.batch_trials, int)
+            or self.batch_trials < 1
+        ):
+            raise ValueError(f"batch_trials must be an integer >= 1, got {self.batch_trials!r}")
         for name in ("heartbeat_interval", "grace_period"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -726,6 +829,9 @@ class Tuner:
             "n_startup_trials": self.n_startup_trials,
             "seed": self.seed,
         }
+        if self.batch_trials > 1:
+            # batches of constant-liar draws are other draws: another study
+            identity["batch_trials"] = self.batch_trials
         digest = hashlib.sha256(canonical_json(identity).encode()).hexdigest()[:10]
         self.study_prefix = f"{label}-{digest}"
         self._storage_object: Any = None
@@ -748,9 +854,10 @@ class Tuner:
 
     def _sampler(self, repeat: int) -> Any:
         """The stage-1 sampler of ``repeat``: TPE (or random), re-seeded for every trial from
-        ``(seed, repeat, trial number)``. Trial numbers are unique in a study, so workers on
-        any machine never repeat each other's draws, and one trial's draw does not depend on
-        which worker (or how many) ran the trials before it."""
+        ``(seed, repeat, trial position)`` (:class:`_TrialSeededSampler`). Positions are unique
+        among a study's live trials, so workers on any machine never repeat each other's draws,
+        and one trial's draw does not depend on which worker (or how many) ran the trials
+        before it, nor on how many trials failed."""
         import optuna
 
         def make(sampler_seed: int) -> Any:
@@ -842,6 +949,20 @@ class Tuner:
                 on_trial()
             else:
                 time.sleep(_POLL_S)  # the last trials are running elsewhere
+
+    def run_search(self, repeat: int, on_trial: Callable[[], None] | None = None) -> None:
+        """Run (or resume) stage 1 of ``repeat`` only, in this process (after :meth:`prepare`):
+        one trial at a time, or in batches when ``batch_trials > 1``."""
+        callback = on_trial or (lambda: None)
+        if self.batch_trials > 1:
+            self._run_search_batched(repeat, callback)
+        else:
+            self._run_search(repeat, callback)
+
+    def search_trials(self, repeat: int) -> list[Any]:
+        """The first ``n_trials`` complete stage-1 trials of ``repeat`` by number (frozen
+        Optuna trials; each has its run under ``user_attrs["run"]``)."""
+        return self._search_trials(repeat)
 
     def _search_trials(self, repeat: int) -> list[Any]:
         """The first ``n_trials`` complete stage-1 trials by number (frozen trials)."""
@@ -947,6 +1068,111 @@ class Tuner:
                 done.setdefault(job["job"], trial)
         return jobs, [done.get(job["job"]) for job in jobs]
 
+    # ---- batched stages (batch_trials > 1) -----------------------------------------------------
+    def _evaluate_batch(
+        self,
+        study: Any,
+        batch: Sequence[tuple[Any, dict[str, Any], int]],
+        on_trial: Callable[[], None],
+    ) -> None:
+        """Evaluate ``(trial, config, seed)`` triples together; each trial is told the moment
+        its run finishes. On an error the unfinished trials are failed and re-enqueued."""
+        from optuna.trial import TrialState
+
+        told: set[int] = set()
+
+        def finished(index: int, score: RunScore) -> None:
+            trial, config, seed = batch[index]
+            trial.set_user_attr("run", _run_attrs(config, seed, score))
+            study.tell(trial, _finite_or_inf(score.val_loss))
+            told.add(index)
+            on_trial()
+
+        numbers = [trial.number for trial, _, _ in batch]
+        with _Heartbeats(self._storage_handle, study.study_name, numbers):
+            try:
+                self.objective.evaluate_many(
+                    [config for _, config, _ in batch],
+                    [seed for _, _, seed in batch],
+                    on_done=finished,
+                )
+            except BaseException:
+                frozen = {t.number: t for t in study.get_trials(deepcopy=False)}
+                for index, (trial, _, _) in enumerate(batch):
+                    if index not in told:
+                        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                        _requeue_stale_trial(study, frozen[trial.number])
+                raise
+        if len(told) != len(batch):
+            raise RuntimeError(
+                f"the objective reported {len(told)} of the {len(batch)} runs of a batch"
+            )
+
+    def _run_search_batched(self, repeat: int, on_trial: Callable[[], None]) -> None:
+        from optuna.trial import TrialState
+
+        study = self._study(self.search_study_name(repeat), self._sampler(repeat))
+        seed = self.stage1_seed(repeat)
+        while True:
+            _fail_stale_trials(study)
+            states = [t.state for t in study.get_trials(deepcopy=False)]
+            complete = states.count(TrialState.COMPLETE)
+            if complete >= self.n_trials:
+                return
+            room = self.n_trials - complete - states.count(TrialState.RUNNING)
+            if room <= 0:
+                time.sleep(_POLL_S)  # the last trials are running elsewhere
+                continue
+            batch = []
+            for _ in range(min(self.batch_trials, room)):
+                # ask() hands out re-enqueued trials first; each is sampled before the next is
+                # asked, so the constant liar sees it
+                trial = _ask(study)
+                if self._is_surplus(trial):
+                    study.tell(trial, state=TrialState.PRUNED)
+                    break
+                batch.append((trial, self.objective.sample(trial), seed))
+            if batch:
+                self._evaluate_batch(study, batch, on_trial)
+            else:
+                time.sleep(_POLL_S)
+
+    def _run_confirm_batched(self, repeat: int, on_trial: Callable[[], None]) -> None:
+        import optuna
+        from optuna.trial import TrialState
+
+        jobs, name = self._jobs(repeat)
+        study = self._study(name, optuna.samplers.RandomSampler(seed=0))
+        while True:
+            _fail_stale_trials(study)
+            trials = study.get_trials(deepcopy=False)
+            if not _missing_jobs(trials, len(jobs), (TrialState.COMPLETE,)):
+                return
+            states = [t.state for t in trials]
+            if TrialState.WAITING in states or len(trials) < len(jobs):
+                batch = []
+                while TrialState.WAITING in states or len(trials) < len(jobs):
+                    # claim every job still free: trial k runs job k (module docstring)
+                    trial = _ask(study)
+                    job = trial.user_attrs.get("job")
+                    if job is None:
+                        if trial.number >= len(jobs):
+                            study.tell(trial, state=TrialState.PRUNED)
+                            break
+                        job = dict(jobs[trial.number])
+                        trial.set_user_attr("job", job)
+                    batch.append((trial, job["config"], job["seed"]))
+                    trials = study.get_trials(deepcopy=False)
+                    states = [t.state for t in trials]
+                if batch:
+                    self._evaluate_batch(study, batch, on_trial)
+            elif TrialState.RUNNING in states:
+                time.sleep(_POLL_S)  # the last jobs are running elsewhere
+            else:
+                alive = (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING)
+                for index in sorted(_missing_jobs(trials, len(jobs), alive)):
+                    study.enqueue_trial({}, user_attrs={"job": dict(jobs[index])})
+
     # ---- the whole procedure ------------------------------------------------------------------
     def prepare(self) -> None:
         """Create the stage-1 studies (restoring them from the result store when the storage
@@ -970,8 +1196,12 @@ class Tuner:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         callback = on_trial or (lambda: None)
         for repeat in range(self.repeats):
-            self._run_search(repeat, callback)
-            self._run_confirm(repeat, callback)
+            if self.batch_trials > 1:
+                self._run_search_batched(repeat, callback)
+                self._run_confirm_batched(repeat, callback)
+            else:
+                self._run_search(repeat, callback)
+                self._run_confirm(repeat, callback)
 
     def start_workers(self, n: int, *, first_index: int = 0) -> list[Any]:
         """Start ``n`` worker processes (``spawn``) running :meth:`work`; returns them started.
@@ -1206,6 +1436,53 @@ class Tuner:
             self.record_store.put_study(name, payload)
 
 
+def _ask(study: Any) -> Any:
+    """``study.ask()``; Optuna warns that heartbeats are meant for ``optimize``, but the batched
+    stages record them themselves (:class:`_Heartbeats`)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Heartbeat of storage")
+        return study.ask()
+
+
+class _Heartbeats:
+    """Record the heartbeats of trials evaluated outside ``study.optimize`` (ask and tell),
+    every heartbeat interval from a background thread, so that a killed process's trials go
+    stale and are failed and re-enqueued like those of a killed one-at-a-time worker. A storage
+    without heartbeats (in memory) needs none."""
+
+    def __init__(self, storage: Any, study_name: str, numbers: Sequence[int]) -> None:
+        self._storage = storage
+        self._interval = None
+        self._ids: list[int] = []
+        if hasattr(storage, "record_heartbeat") and storage.get_heartbeat_interval():
+            self._interval = float(storage.get_heartbeat_interval())
+            study_id = storage.get_study_id_from_name(study_name)
+            self._ids = [
+                storage.get_trial_id_from_study_id_trial_number(study_id, number)
+                for number in numbers
+            ]
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _beat(self) -> None:
+        while True:
+            for trial_id in self._ids:
+                self._storage.record_heartbeat(trial_id)
+            if self._stop.wait(self._interval):
+                return
+
+    def __enter__(self) -> _Heartbeats:
+        if self._interval is not None:
+            self._thread = threading.Thread(target=self._beat, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+
+
 def _missing_jobs(trials: Sequence[Any], n_jobs: int, states: tuple[Any, ...]) -> set[int]:
     """Indices of the stage-2 jobs that no trial in one of ``states`` covers."""
     covered = {
@@ -1266,6 +1543,9 @@ def tune_setting(
     n_skus: int | None = None,
     horizon_periods: int | None = None,
     train_fn: Callable[..., Any] | None = None,
+    engine: str = "sb3",
+    batch_trials: int | None = None,
+    max_members: int | None = None,
     **profile_overrides: Any,
 ) -> TuningResult:
     """Tune ``method`` with ``regularization`` on a synthetic setting, the paper's way.
@@ -1289,6 +1569,13 @@ def tune_setting(
             the committed proxy for ``"proxy"``).
         n_skus, horizon_periods: ``N`` and ``H`` of setting 4 (required there only).
         train_fn: training function (tests).
+        engine: ``"sb3"`` (each run on its method's single-run path) or ``"population"``
+            (batches of runs trained as one population; their runs have their own store keys
+            and the tuning its own studies).
+        batch_trials: ``q``, stage-1 trials per batch (:class:`Tuner`); default 1 on the
+            ``"sb3"`` engine and :data:`POPULATION_BATCH_TRIALS` on the population engine.
+        max_members: the population engine's most members per computation (default: from the
+            device).
 
     Every argument is checked before anything runs.
     """
@@ -1306,7 +1593,11 @@ def tune_setting(
         device=device,
         overrides=resolved.training_overrides(method),
         train_fn=train_fn,
+        engine=engine,
+        max_members=max_members,
     )
+    if batch_trials is None:
+        batch_trials = POPULATION_BATCH_TRIALS if engine == "population" else 1
     tuner = Tuner(
         objective,
         n_trials=resolved.n_trials,
@@ -1316,6 +1607,7 @@ def tune_setting(
         n_startup_trials=resolved.n_startup_trials,
         seed=seed,
         storage=storage,
+        batch_trials=batch_trials,
     )
     result = tuner.run(workers=workers, progress=progress)
     result.plan["profile"] = resolved.to_dict()
