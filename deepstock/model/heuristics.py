@@ -123,7 +123,9 @@ class CoverBaseStock:
     (:func:`fit_cover_base_stock`).
 
     Args:
-        factor: ``>= 0``, the multiple of the expected cover demand.
+        factor: ``>= 0``, the multiple of the expected cover demand: one number, or ``(n,)``
+            one per trajectory of the simulated dataset (a grid search simulates every factor
+            in one batch).
         lead_time: ``(n, T)`` int, the lead times of the simulated dataset's trajectories.
         review_period: ``(n,)`` int, their review periods.
         rate_feature: the feature giving ``r_t``; or ``None`` to use ``rate``.
@@ -139,7 +141,10 @@ class CoverBaseStock:
         rate_feature: int | None = None,
         rate: float | None = None,
     ) -> None:
-        self.factor = check_number("factor", factor, 0.0)
+        factors = np.asarray(factor, dtype=np.float64)
+        if factors.ndim > 1 or not np.isfinite(factors).all() or (factors < 0).any():
+            raise ValueError(f"factor must be a finite number >= 0 or (n,) of them, got {factor!r}")
+        self.factor = float(factors) if factors.ndim == 0 else torch.as_tensor(factors)
         if (rate_feature is None) == (rate is None):
             raise ValueError("CoverBaseStock needs exactly one of rate_feature and rate")
         self.rate_feature = rate_feature
@@ -174,14 +179,18 @@ class CoverBaseStock:
             rate = torch.full_like(lead, float(self.rate))
         else:
             rate = observation.features[:, self.rate_feature].to(like.dtype)
-        return self.factor * (lead + review) * rate
+        factor = self.factor
+        if isinstance(factor, Tensor):
+            factor = factor.to(like.device, like.dtype)[observation.index]
+        return factor * (lead + review) * rate
 
     def __call__(self, observation: Observation) -> Tensor:
         return (self.level(observation) - observation.inventory_position).clamp(min=0.0)
 
     def __repr__(self) -> str:
         source = f"feature {self.rate_feature}" if self.rate is None else f"rate {self.rate:g}"
-        return f"CoverBaseStock(factor={self.factor:g}, {source})"
+        factor = self.factor if isinstance(self.factor, float) else "per trajectory"
+        return f"CoverBaseStock(factor={factor}, {source})"
 
 
 def fit_cover_base_stock(
@@ -211,12 +220,25 @@ def fit_cover_base_stock(
     else:
         rate = float(dataset.subset("train").demand.mean())
         parameters = {"rate_feature": None, "rate": rate}
+    # every factor in one batch: the split's SKUs repeated once per factor
     subset = dataset.subset(split)
-    simulator = InventorySimulator.from_dataset(subset, device=device)
-    rows = []
-    for factor in values:
-        policy = CoverBaseStock.for_dataset(subset, factor, **parameters)
-        rows.append({"factor": factor, **simulator.rollout(policy).metrics()})
+    n = subset.n_trajectories
+    repeated = subset.select(np.tile(np.arange(n), len(values)))
+    factors = np.repeat(np.asarray(values, dtype=np.float64), n)
+    rollout = InventorySimulator.from_dataset(repeated, device=device).rollout(
+        CoverBaseStock.for_dataset(repeated, factors, **parameters)
+    )
+
+    def per_factor(values_per_row: Tensor) -> list[float]:
+        return values_per_row.reshape(-1, n).mean(dim=1).tolist()
+
+    rows = {
+        "factor": values,
+        "loss": per_factor(rollout.trajectory_loss),
+        "stockout_rate": per_factor(rollout.stockout_rate),
+        "turnover_time": per_factor(rollout.turnover_time),
+        "objective": per_factor(rollout.objective),
+    }
     table = pd.DataFrame(rows)
     best = int(table["loss"].to_numpy().argmin())
     table["chosen"] = np.arange(len(table)) == best
