@@ -212,8 +212,9 @@ def test_train_save_evaluate_order_round_trip(shop_csv, tmp_path, capsys) -> Non
     # a SKU the policy never saw needs its feature ranges
     with pytest.raises(ValueError, match="sku_id 999 is not in the policy's training data"):
         policy.order(state.drop(columns=["rate_7d_min", "rate_7d_max"]))
-    new = state.iloc[2:].copy()
-    assert policy.order(new)["order"].notna().all()
+    mixed = policy.order(state)  # empty ranges of known SKUs: the ones in the file
+    np.testing.assert_array_equal(mixed["order"].to_numpy()[:2], expected["order"].to_numpy())
+    assert np.isfinite(mixed["order"]).all()
 
 
 def test_tune_on_user_data(shop_csv, isolated_results, capsys) -> None:
@@ -290,3 +291,23 @@ def test_tensorboard_curves_sb3(method, tmp_path) -> None:
         rtol=1e-6,
     )
     assert any(tag.startswith("train/") for tag in scalars)  # SB3's own tags
+
+
+# ---------------------------------------------------------------------- Optuna's dashboard
+def test_dashboard_without_the_extra_says_so(monkeypatch, capsys) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "optuna_dashboard", None)  # import fails
+    assert main(["dashboard"]) == 1
+    err = capsys.readouterr().err
+    assert "optuna-dashboard is not installed" in err and "deepstock[dashboard]" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_dashboard_needs_a_storage_when_there_is_no_single_study_file(
+    isolated_results, capsys
+) -> None:
+    pytest.importorskip("optuna_dashboard")
+    with pytest.raises(SystemExit):
+        main(["dashboard"])
+    assert "give --storage URL" in capsys.readouterr().err

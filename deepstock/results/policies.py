@@ -21,7 +21,9 @@ cannot run code. It holds everything :func:`load_policy` needs, with nothing but
 
 :func:`load_policy` refuses a file whose checksum does not match (altered after it was written)
 and warns when the file comes from another code version (the numbers may then differ in the
-last digits). A loaded :class:`TrainedPolicy` is a simulator policy giving exactly the orders of
+last digits). The checksum guards against damage and edits, it is not a signature: whoever
+can write the file can also rewrite its checksum, so load policy files from sources you trust
+(safetensors itself never runs code from a file). A loaded :class:`TrainedPolicy` is a simulator policy giving exactly the orders of
 the policy it was saved from: it is rebuilt from the same layer classes
 (:class:`~deepstock.model.regularizations.NetworkPolicy` for DS,
 :class:`~deepstock.methods.envs.ActorPolicy` for DDPG and PPO) with the same weights, and
@@ -330,7 +332,9 @@ class TrainedPolicy(nn.Module):
         self._check_dataset(dataset)
         return evaluate_policy(self.policy, dataset.subset(split), device="cpu")
 
-    def order(self, state: pd.DataFrame | str | os.PathLike[str] | Sequence[Mapping[str, Any]]):
+    def order(
+        self, state: pd.DataFrame | str | os.PathLike[str] | Sequence[Mapping[str, Any]]
+    ) -> pd.DataFrame:
         """Today's recommended order per SKU.
 
         Args:
@@ -340,8 +344,8 @@ class TrainedPolicy(nn.Module):
                 are 0, ``L`` up to the policy's maximum lead time); one column per feature of
                 the policy (today's context, in the units of the training data); and, for a
                 Coeff/Both policy, the SKU's feature range as ``<feature>_min`` /
-                ``<feature>_max`` columns, which default to the range the SKU had in the
-                training data (a SKU it never saw needs them).
+                ``<feature>_max`` columns, which default (where missing or empty) to the range
+                the SKU had in the training data (a SKU it never saw needs them).
 
         Returns:
             A frame with ``sku_id``, ``order`` (units, in ``[0, max_replenish]``), the
@@ -408,7 +412,7 @@ class TrainedPolicy(nn.Module):
             raise ValueError("state: arriving_<k> must be >= 0 units")
         features = np.stack([numbers(name) for name in names], axis=1) if names else None
         features = features if features is not None else np.zeros((len(frame), 0))
-        low, high = self._ranges(frame, sku.astype(np.int64), numbers)
+        low, high = self._ranges(frame, sku.astype(np.int64))
         pipeline_t = torch.as_tensor(pipeline, dtype=torch.float64)
         n = len(frame)
         return Observation(
@@ -422,7 +426,9 @@ class TrainedPolicy(nn.Module):
             order_day=torch.ones(n, dtype=torch.bool),
         )
 
-    def _ranges(self, frame: pd.DataFrame, sku: np.ndarray, numbers: Any) -> tuple[Any, Any]:
+    def _ranges(self, frame: pd.DataFrame, sku: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(n, F)`` feature minima and maxima of the state's SKUs: the ``<feature>_min`` /
+        ``_max`` columns where they hold a number, else the SKU's range in the training data."""
         names = self.feature_names
         n = len(frame)
         low = np.zeros((n, len(names)))
@@ -431,13 +437,18 @@ class TrainedPolicy(nn.Module):
         rows = np.array([position.get(int(s), -1) for s in sku])
         known = rows >= 0
         low[known], high[known] = self.range_min[rows[known]], self.range_max[rows[known]]
-        given = np.zeros((n, len(names)), dtype=bool)
+        given = np.ones((n, len(names)), dtype=bool)
         for index, name in enumerate(names):
             for end, target in (("min", low), ("max", high)):
                 column = f"{name}_{end}"
+                values = np.full(n, np.nan)
                 if column in frame:
-                    target[:, index] = numbers(column)
-                    given[:, index] = True
+                    values = pd.to_numeric(frame[column], errors="coerce").to_numpy(np.float64)
+                if np.isinf(values).any():
+                    raise ValueError(f"state: column {column!r} must hold finite numbers")
+                finite = np.isfinite(values)
+                target[finite, index] = values[finite]
+                given[:, index] &= finite
         if self.policy.regularization.normalized_inputs and names:
             lacking = ~known & ~given.all(axis=1)
             if lacking.any():
