@@ -560,9 +560,11 @@ def _add_train(subparsers: Any) -> None:
         "train",
         help="train one policy (method x regularization) and print its losses",
         description=(
-            "Train one policy with DDPG, PPO or DS and a regularization on a setting's training "
-            "trajectories, keep the best validation policy and print its validation and test "
-            "losses (and the gap to the setting's benchmark where it has a closed form). The "
+            "Train one policy with DDPG, PPO or DS and a regularization on the training "
+            "trajectories of a setting or of a user's dataset (--data), keep the best validation "
+            "policy and print its validation and test losses (and the gap to the setting's "
+            "benchmark where it has a closed form; on --data, to the cover base stock fitted on "
+            "validation). --save writes the policy file, --tensorboard the curves. The "
             "configuration starts from the paper's tuned setting-1 configuration of the pair; "
             "--config FILE (YAML) and --set KEY=VALUE override it."
         ),
