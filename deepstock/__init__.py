@@ -8,10 +8,10 @@ folder     job
 core       parameter checks, file helpers (checkout root, atomic writes)
 model      the dataset container, the simulator, regularizations, heuristic policies,
            optimal benchmarks
-datasets   the synthetic settings 1-4, the Tmall-like proxy, the file format,
+datasets   the synthetic settings 1-4, the Tmall-like proxy, the file formats (a folder, one CSV),
            ``load_setting``
 methods    DS, DDPG, PPO, their environments and the one ``train`` interface
-results    the result store
+results    the result store, policy files (save, load, recommend orders)
 tuning     search spaces, budget profiles, the paper's two-stage procedure
 paper      the experiments, the paper's reported numbers, tables, figures, verdict
 beyond     systems beside the paper (inventory and recommendation on two timescales)
