@@ -367,8 +367,8 @@ def data_comparison(
             ),
         }
         if primary is not None:
-            row["val_gap_pct"] = _gap_pct(summary["val_loss"], primary["val_loss"])
-            row["test_gap_pct"] = _gap_pct(summary["test_loss"], primary["test_loss"])
+            row["val_gap_pct"] = gap_pct(summary["val_loss"], primary["val_loss"])
+            row["test_gap_pct"] = gap_pct(summary["test_loss"], primary["test_loss"])
             row["reference"] = primary["policy"]
         rows.append(row)
     return {"results": pd.DataFrame(rows), "reference": reference}
