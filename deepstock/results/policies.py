@@ -587,8 +587,11 @@ def save_policy(
     return path
 
 
-def load_policy(path: str | os.PathLike[str]) -> TrainedPolicy:
+def load_policy(path: str | os.PathLike[str], *, warn_version: bool = True) -> TrainedPolicy:
     """Read a policy file written by :func:`save_policy`.
+
+    ``warn_version=False`` leaves out the warning below (:func:`cached_policy` reads the files of
+    its store so, as the store reuses its records of other code versions unless it is strict).
 
     Raises:
         FileNotFoundError: no such file.
@@ -625,7 +628,7 @@ def load_policy(path: str | os.PathLike[str]) -> TrainedPolicy:
         raise ValueError(f"{path}: checksum mismatch, the file was altered; refusing to load it")
     saved, current = header["code_version"], code_version()
     changed = [key for key in ("package", "source_hash") if saved.get(key) != current.get(key)]
-    if changed:
+    if changed and warn_version:
         warnings.warn(
             f"{path}: written by another code version (package {saved.get('package')}, source "
             f"hash {saved.get('source_hash')}; this is {current['package']}, "
@@ -694,4 +697,4 @@ def cached_policy(
                 stacklevel=2,
             )
         save_policy(result, path, dataset)
-    return summary, load_policy(path)
+    return summary, load_policy(path, warn_version=False)
