@@ -8,10 +8,10 @@ folder     job
 core       parameter checks, file helpers (checkout root, atomic writes)
 model      the dataset container, the simulator, regularizations, heuristic policies,
            optimal benchmarks
-datasets   the synthetic settings 1-4, the Tmall-like proxy, the file format,
+datasets   the synthetic settings 1-4, the Tmall-like proxy, the file formats (a folder, one CSV),
            ``load_setting``
 methods    DS, DDPG, PPO, their environments and the one ``train`` interface
-results    the result store
+results    the result store, policy files (save, load, recommend orders)
 tuning     search spaces, budget profiles, the paper's two-stage procedure
 paper      the experiments, the paper's reported numbers, tables, figures, verdict
 beyond     systems beside the paper (inventory and recommendation on two timescales)
@@ -74,6 +74,8 @@ _EXPORTS: dict[str, str] = {
     "make_setting": "deepstock.datasets.synthetic",
     "load_dataset": "deepstock.datasets.io",
     "save_dataset": "deepstock.datasets.io",
+    "load_data": "deepstock.datasets.io",
+    "save_csv_dataset": "deepstock.datasets.io",
     "train": "deepstock.methods.train",
     "train_population": "deepstock.methods.population.engine",
     "default_config": "deepstock.methods.train",
@@ -81,7 +83,11 @@ _EXPORTS: dict[str, str] = {
     "TrainResult": "deepstock.methods.common",
     "ResultStore": "deepstock.results.store",
     "cached_train": "deepstock.results.store",
-    "tune_pair": "deepstock.tuning.procedure",
+    "tune_pair": "deepstock.paper.experiments",
+    "TrainedPolicy": "deepstock.results.policies",
+    "load_policy": "deepstock.results.policies",
+    "save_policy": "deepstock.results.policies",
+    "cached_policy": "deepstock.results.policies",
     "resolve_profile": "deepstock.tuning.profiles",
 }
 
@@ -98,17 +104,23 @@ __all__ = [
     "StationaryBaseStock",
     "TimeDependentBaseStock",
     "TrainResult",
+    "TrainedPolicy",
     "benchmark_losses",
+    "cached_policy",
     "cached_train",
     "default_config",
     "evaluate_policy",
     "get_regularization",
+    "load_data",
     "load_dataset",
+    "load_policy",
     "load_setting",
     "make_setting",
     "register_regularization",
     "resolve_profile",
+    "save_csv_dataset",
     "save_dataset",
+    "save_policy",
     "simulate",
     "train",
     "train_population",
@@ -131,7 +143,7 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:  # names for type checkers and editors
     from deepstock.datasets.catalog import load_setting
-    from deepstock.datasets.io import load_dataset, save_dataset
+    from deepstock.datasets.io import load_data, load_dataset, save_csv_dataset, save_dataset
     from deepstock.datasets.synthetic import make_setting
     from deepstock.methods.common import TrainResult, evaluate_policy
     from deepstock.methods.population.engine import train_population
@@ -150,6 +162,12 @@ if TYPE_CHECKING:  # names for type checkers and editors
         register_regularization,
     )
     from deepstock.model.simulator import InventorySimulator, Observation, Rollout, simulate
+    from deepstock.paper.experiments import tune_pair
+    from deepstock.results.policies import (
+        TrainedPolicy,
+        cached_policy,
+        load_policy,
+        save_policy,
+    )
     from deepstock.results.store import ResultStore, cached_train
-    from deepstock.tuning.procedure import tune_pair
     from deepstock.tuning.profiles import resolve_profile

@@ -23,13 +23,13 @@ from typing import Any
 
 import torch
 
-from deepstock.model.optimal import benchmark_losses
-from deepstock.model.dataset import InventoryDataset
 from deepstock.datasets.catalog import load_setting
-from deepstock.methods.ds import evaluate_loss, make_policy, train_one_epoch
-from deepstock.model.simulator import InventorySimulator, resolve_device
-from deepstock.methods.train import config_from_mapping, default_config, train
 from deepstock.methods.common import seed_everything
+from deepstock.methods.ds import evaluate_loss, make_policy, train_one_epoch
+from deepstock.methods.train import config_from_mapping, default_config, train
+from deepstock.model.dataset import InventoryDataset
+from deepstock.model.optimal import benchmark_losses
+from deepstock.model.simulator import InventorySimulator, resolve_device
 
 
 def time_epochs(

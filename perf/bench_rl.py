@@ -26,10 +26,10 @@ from typing import Any
 
 import torch
 
-from deepstock.model.optimal import benchmark_losses
 from deepstock.datasets.catalog import load_setting
 from deepstock.methods.envs import InventoryVecEnv
 from deepstock.methods.train import train
+from deepstock.model.optimal import benchmark_losses
 
 
 class EnvTimer:

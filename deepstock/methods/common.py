@@ -8,9 +8,11 @@ which imports the methods (one direction only).
 from __future__ import annotations
 
 import dataclasses
+import os
 import random
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
@@ -20,12 +22,45 @@ from deepstock.model.dataset import InventoryDataset
 from deepstock.model.simulator import InventorySimulator, Policy
 
 __all__ = [
+    "TENSORBOARD_TAGS",
     "CurvePoint",
     "TrainResult",
     "evaluate_policy",
     "seed_everything",
     "settings_from_mapping",
+    "tensorboard_run_dir",
 ]
+
+#: The TensorBoard tags every method writes with ``tensorboard=DIR`` (step: env steps for DDPG
+#: and PPO, epochs for DS). DDPG and PPO also write Stable-Baselines3's own ``train/*`` tags.
+TENSORBOARD_TAGS: dict[str, str] = {
+    "val_loss": "eval/val_loss",
+    "best_val_loss": "eval/best_val_loss",
+    "train_loss": "train/loss",
+}
+
+
+def tensorboard_run_dir(
+    folder: str | os.PathLike[str], method: str, regularization: str, seed: int
+) -> Path:
+    """The sub-folder of ``folder`` that one run writes its TensorBoard events to,
+    ``<method>_<regularization>_seed<seed>`` (TensorBoard shows each sub-folder as a run).
+
+    Raises:
+        ImportError: the ``tensorboard`` package is not installed (the message says how to
+            install it).
+    """
+    try:
+        import tensorboard  # noqa: F401  (torch's and SB3's writers need it)
+    except ImportError:
+        raise ImportError(
+            "writing TensorBoard curves needs the tensorboard package: "
+            "pip install 'deepstock[tensorboard]' (or pip install tensorboard)"
+        ) from None
+    path = Path(folder) / f"{method}_{regularization}_seed{seed}"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
 
 Settings = TypeVar("Settings")
 

@@ -57,6 +57,7 @@ the replay buffer over those steps, ``(steps, obs_dim)``, columns ``extras["stat
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -319,6 +320,7 @@ def train_ddpg(
     seed: int = 0,
     device: str | torch.device = "auto",
     progress: bool = False,
+    tensorboard: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     """Train DDPG on the training split, select on the validation split, report all three.
 
@@ -330,6 +332,8 @@ def train_ddpg(
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``: where the networks
             train. The env and every evaluation simulate on the CPU in float64.
         progress: show a tqdm bar over env steps.
+        tensorboard: a folder for TensorBoard curves (SB3's ``train/*`` tags and every
+            validation, see :func:`deepstock.methods.sb3_common.run_sb3`), or ``None``.
 
     Returns:
         A :class:`~deepstock.methods.train.TrainResult`: the best validation policy (an
@@ -350,6 +354,7 @@ def train_ddpg(
         label="DDPG",
         seed=seed,
         progress=progress,
+        tensorboard=tensorboard,
     )
     model, env = run.model, run.env
     obs_names = [

@@ -51,6 +51,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -61,11 +62,13 @@ from torch import Tensor, nn
 
 from deepstock.core.checks import check_int, check_number, is_integer
 from deepstock.methods.common import (
+    TENSORBOARD_TAGS,
     CurvePoint,
     TrainResult,
     evaluate_policy,
     seed_everything,
     settings_from_mapping,
+    tensorboard_run_dir,
 )
 from deepstock.model.dataset import InventoryDataset
 from deepstock.model.regularizations import (
@@ -322,10 +325,15 @@ def fit_policy(
     seed: int = 0,
     device: str | torch.device = "auto",
     progress: bool = False,
+    tensorboard: str | os.PathLike[str] | None = None,
 ) -> FitOutcome:
     """Train a DS policy on ``train_set``, selecting epochs by the loss on ``val_set``.
 
     Deterministic on CPU for a given ``seed`` (network initialization and the shuffles).
+    ``tensorboard``: a folder; each epoch's validation loss, best validation loss, training
+    loss and learning rate are written there (:data:`~deepstock.methods.common.TENSORBOARD_TAGS`
+    and ``train/learning_rate``, step = epoch) in the run's sub-folder
+    (:func:`~deepstock.methods.common.tensorboard_run_dir`).
     """
     start = time.perf_counter()
     device = resolve_device(device)
@@ -363,6 +371,11 @@ def fit_policy(
         from tqdm.auto import tqdm
 
         bar = tqdm(total=settings.epochs, desc=f"DS {reg.name}", unit="epoch")
+    writer = None
+    if tensorboard is not None:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(tensorboard_run_dir(tensorboard, "ds", reg.name, seed)))
     for epoch in range(1, settings.epochs + 1):
         epoch_start = time.perf_counter()
         learning_rates.append(optimizer.param_groups[0]["lr"])
@@ -385,6 +398,11 @@ def fit_policy(
         else:
             epochs_since_best += 1
         epoch_times.append(time.perf_counter() - epoch_start)
+        if writer is not None:
+            writer.add_scalar(TENSORBOARD_TAGS["val_loss"], val_loss, epoch)
+            writer.add_scalar(TENSORBOARD_TAGS["best_val_loss"], best_loss, epoch)
+            writer.add_scalar(TENSORBOARD_TAGS["train_loss"], train_loss, epoch)
+            writer.add_scalar("train/learning_rate", learning_rates[-1], epoch)
         if bar is not None:
             bar.update(1)
             bar.set_postfix(val=f"{val_loss:.4f}", best=f"{best_loss:.4f}", lr=learning_rates[-1])
@@ -392,6 +410,8 @@ def fit_policy(
             break
     if bar is not None:
         bar.close()
+    if writer is not None:
+        writer.close()
 
     policy.load_state_dict(best_state)
     policy.eval()
@@ -473,6 +493,7 @@ def train_ds(
     seed: int = 0,
     device: str | torch.device = "auto",
     progress: bool = False,
+    tensorboard: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     """Train DS on the ``train`` split, keep the best ``val`` epoch, evaluate on all splits.
 
@@ -484,6 +505,7 @@ def train_ds(
         seed: seeds the network initialization and the shuffles.
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
         progress: show a tqdm bar over epochs.
+        tensorboard: a folder for TensorBoard curves (see :func:`fit_policy`), or ``None``.
 
     Returns:
         a :class:`~deepstock.methods.train.TrainResult` whose policy is the best-validation policy on
@@ -499,7 +521,14 @@ def train_ds(
     device = resolve_device(device)
 
     outcome = fit_policy(
-        splits["train"], splits["val"], reg, settings, seed=seed, device=device, progress=progress
+        splits["train"],
+        splits["val"],
+        reg,
+        settings,
+        seed=seed,
+        device=device,
+        progress=progress,
+        tensorboard=tensorboard,
     )
     metrics = {
         name: evaluate_policy(outcome.policy, part, device=device) for name, part in splits.items()

@@ -52,6 +52,7 @@ Differences from the authors' code (CleanRL-style list):
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -243,6 +244,7 @@ def train_ppo(
     seed: int = 0,
     device: str | torch.device = "auto",
     progress: bool = False,
+    tensorboard: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     """Train PPO on the training split, select on the validation split, report all three.
 
@@ -254,6 +256,8 @@ def train_ppo(
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``: where the networks
             train. The env and every evaluation simulate on the CPU in float64.
         progress: show a tqdm bar over env steps.
+        tensorboard: a folder for TensorBoard curves (SB3's ``train/*`` tags and every
+            validation, see :func:`deepstock.methods.sb3_common.run_sb3`), or ``None``.
 
     Returns:
         A :class:`~deepstock.methods.train.TrainResult` as :func:`deepstock.methods.ddpg.train_ddpg`'s, with
@@ -272,6 +276,7 @@ def train_ppo(
         label="PPO",
         seed=seed,
         progress=progress,
+        tensorboard=tensorboard,
         env_options={"action_scaling": settings.action_scaling},
     )
     return sb3_result(

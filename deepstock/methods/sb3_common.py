@@ -16,6 +16,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,7 +31,14 @@ from stable_baselines3.common.type_aliases import Schedule
 from torch import nn
 
 from deepstock.core.checks import is_integer
-from deepstock.methods.common import CurvePoint, TrainResult, evaluate_policy, seed_everything
+from deepstock.methods.common import (
+    TENSORBOARD_TAGS,
+    CurvePoint,
+    TrainResult,
+    evaluate_policy,
+    seed_everything,
+    tensorboard_run_dir,
+)
 from deepstock.methods.envs import ActorPolicy, InventoryVecEnv
 from deepstock.model.dataset import InventoryDataset
 from deepstock.model.regularizations import Regularization
@@ -44,6 +52,7 @@ __all__ = [
     "linear_schedule",
     "run_sb3",
     "sb3_result",
+    "use_tensorboard",
 ]
 
 
@@ -141,6 +150,9 @@ class ValidationCallback(BaseCallback):
         min_evals: see above, ``>= 0``.
         progress: show a tqdm bar over env steps.
         description: label of the progress bar.
+        log_evaluations: record each evaluation in the model's SB3 logger
+            (:data:`~deepstock.methods.common.TENSORBOARD_TAGS` ``eval/*``) and dump it at its
+            env step (set when the logger writes TensorBoard events, see :func:`use_tensorboard`).
 
     Attributes (after training):
         curve: one :class:`~deepstock.methods.train.CurvePoint` per evaluation.
@@ -160,8 +172,10 @@ class ValidationCallback(BaseCallback):
         total_steps: int,
         progress: bool = False,
         description: str = "",
+        log_evaluations: bool = False,
     ) -> None:
         super().__init__(verbose=0)
+        self.log_evaluations = log_evaluations
         self.env = env
         self.simulator = InventorySimulator.from_dataset(validation, device="cpu")
         self.eval_freq = int(eval_freq)
@@ -208,6 +222,10 @@ class ValidationCallback(BaseCallback):
             self.best_actor = deterministic_actor(self.model, copy_weights=True)
         if self._bar is not None:
             self._bar.set_postfix(val_loss=f"{loss:.4f}", best=f"{self.best_loss:.4f}")
+        if self.log_evaluations:
+            self.logger.record(TENSORBOARD_TAGS["val_loss"], loss)
+            self.logger.record(TENSORBOARD_TAGS["best_val_loss"], self.best_loss)
+            self.logger.dump(int(self.num_timesteps))
         if len(self.curve) > self.min_evals:
             self._no_improvement = 0 if improved else self._no_improvement + 1
             if self._no_improvement > self.patience:
@@ -287,6 +305,21 @@ class SB3Run:
         }
 
 
+def use_tensorboard(
+    model: BaseAlgorithm,
+    folder: str | os.PathLike[str],
+    method: str,
+    regularization: str,
+    seed: int,
+) -> None:
+    """Make ``model`` write SB3's logger output as TensorBoard events in the run's sub-folder
+    of ``folder`` (:func:`~deepstock.methods.common.tensorboard_run_dir`)."""
+    from stable_baselines3.common.logger import configure
+
+    run_dir = tensorboard_run_dir(folder, method, regularization, seed)
+    model.set_logger(configure(str(run_dir), ["tensorboard"]))
+
+
 def run_sb3(
     dataset: InventoryDataset,
     regularization: Regularization,
@@ -297,6 +330,7 @@ def run_sb3(
     seed: int,
     progress: bool,
     env_options: dict[str, Any] | None = None,
+    tensorboard: str | os.PathLike[str] | None = None,
 ) -> SB3Run:
     """Train an SB3 model the way every method here does, and evaluate its best policy.
 
@@ -304,7 +338,10 @@ def run_sb3(
     training trajectories, ``env_options`` passed on); ``make_model(env)`` builds the model;
     learns for ``settings.total_steps`` env steps with a :class:`ValidationCallback`
     (``eval_freq``, ``patience``, ``min_evals`` from ``settings``); evaluates the best
-    validation policy on the train, val and test splits (CPU, float64).
+    validation policy on the train, val and test splits (CPU, float64). ``tensorboard``: a
+    folder where SB3's logger writes its own ``train/*`` tags and every validation
+    (``eval/val_loss``, ``eval/best_val_loss``) as TensorBoard events, in the run's sub-folder
+    (:func:`~deepstock.methods.common.tensorboard_run_dir`).
     """
     start = time.perf_counter()
     seed_everything(seed)
@@ -326,7 +363,10 @@ def run_sb3(
         total_steps=settings.total_steps,
         progress=progress,
         description=f"{label} {regularization.name}",
+        log_evaluations=tensorboard is not None,
     )
+    if tensorboard is not None:
+        use_tensorboard(model, tensorboard, label.lower(), regularization.name, seed)
     model.learn(total_timesteps=settings.total_steps, callback=callback)
     wall_time = time.perf_counter() - start
     policy = callback.policy_of(callback.best_actor)

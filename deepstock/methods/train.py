@@ -10,12 +10,14 @@ configurations (plain dicts or YAML files) against their settings classes, and d
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from deepstock.core.jsontext import plain
+from deepstock.datasets.io import load_data
 from deepstock.methods.common import (
     CurvePoint,
     TrainResult,
@@ -137,14 +139,16 @@ def resolve_config(
 def train(
     method: str,
     regularization: str,
-    dataset: InventoryDataset,
+    dataset: InventoryDataset | None = None,
     config: dict[str, Any] | str | Path | None = None,
     *,
+    data: str | os.PathLike[str] | InventoryDataset | None = None,
     seed: int = 0,
     device: str = "auto",
     progress: bool = False,
     use_defaults: bool = True,
     engine: str = "sb3",
+    tensorboard: str | os.PathLike[str] | None = None,
 ) -> TrainResult:
     """Train one policy and evaluate it on the validation and test splits.
 
@@ -154,6 +158,8 @@ def train(
         dataset: with ``train``, ``val`` and ``test`` splits.
         config: overrides of the settings, a dict or a YAML file; applied on top of the paper's
             tuned setting-1 configuration when ``use_defaults``.
+        data: instead of ``dataset``, a user's dataset: a dataset folder or a ``.csv`` file
+            (:func:`deepstock.datasets.io.load_data`, options from the YAML beside it).
         seed: seeds Python, NumPy, torch and the environment.
         device: ``"auto"`` (CUDA when available), ``"cpu"`` or ``"cuda"``.
         progress: show a progress bar (single-run engine only).
@@ -161,7 +167,14 @@ def train(
         engine: ``"sb3"``, each method's single-run path (Stable-Baselines3 for DDPG and PPO,
             :func:`deepstock.methods.ds.train_ds` for DS), or ``"population"``, the population
             engine (:mod:`deepstock.methods.population`) with this one run as its only member.
+        tensorboard: a folder to write the training and validation curves to, in TensorBoard's
+            event format (needs the ``tensorboard`` package; tags in
+            :data:`deepstock.methods.common.TENSORBOARD_TAGS`); single-run engine only.
     """
+    if (dataset is None) == (data is None):
+        raise ValueError("train needs exactly one of dataset and data (a folder or a .csv file)")
+    if data is not None:
+        dataset = data if isinstance(data, InventoryDataset) else load_data(data)
     spec = _method(method)
     reg = get_regularization(regularization)
     reg.output_size(len(dataset.coeff_features))  # fails early when features are missing
@@ -171,8 +184,11 @@ def train(
     values.update(config or {})
     settings = config_from_mapping(method, values)
     if check_engine(engine) == "population":
+        if tensorboard is not None:
+            raise ValueError("tensorboard is written by the single-run engine (engine='sb3') only")
         (result,) = train_population(method, reg.name, dataset, [settings], [seed], device=device)
         return result
+    extra = {} if tensorboard is None else {"tensorboard": tensorboard}
     return spec.train_function(
-        dataset, reg.name, settings, seed=seed, device=device, progress=progress
+        dataset, reg.name, settings, seed=seed, device=device, progress=progress, **extra
     )

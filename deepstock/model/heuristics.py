@@ -25,12 +25,15 @@ from deepstock.model.dataset import SPLITS, InventoryDataset
 from deepstock.model.simulator import InventorySimulator, Observation, Rollout
 
 __all__ = [
+    "DEFAULT_COVER_GRID",
     "DEFAULT_SAFETY_GRID",
     "SAFETY_RULES",
     "ConstantOrder",
+    "CoverBaseStock",
     "ForecastBaseStock",
     "StationaryBaseStock",
     "TimeDependentBaseStock",
+    "fit_cover_base_stock",
     "fit_incumbent",
     "incumbent_metrics",
     "per_trajectory",
@@ -39,6 +42,9 @@ __all__ = [
 
 #: Safety-stock rules of :class:`ForecastBaseStock`.
 SAFETY_RULES: tuple[str, ...] = ("std", "proportional")
+
+#: The default grid of cover factors searched by :func:`fit_cover_base_stock` (0 to 4 by 0.05).
+DEFAULT_COVER_GRID: tuple[float, ...] = tuple(round(0.05 * i, 2) for i in range(81))
 
 #: The default grid of safety factors ``k`` searched by :func:`fit_incumbent`.
 DEFAULT_SAFETY_GRID: tuple[float, ...] = tuple(round(0.1 * i, 1) for i in range(61))
@@ -99,6 +105,150 @@ class TimeDependentBaseStock:
         else:
             level = levels[observation.index, observation.day]
         return (level - observation.inventory_position).clamp(min=0.0)
+
+
+class CoverBaseStock:
+    """Order up to a multiple of the demand expected over an order's cover.
+
+    On an order day ``t`` of a SKU with lead time ``L_t`` and review period ``P`` the order must
+    last until the next one lands, ``L_t + P`` days, so the level is
+
+        ``S_t = factor * (L_t + P) * r_t``
+
+    with ``r_t`` a demand rate in units per day: the value of a demand-rate feature on day ``t``
+    (``rate_feature``, an index into the feature axis) or one constant ``rate``. The order is
+    ``max(S_t - IP_t, 0)`` (the simulator caps it). It uses only what a planner knows on day
+    ``t`` (the SKU's lead time and review period, today's context), never future demand: the
+    base-stock heuristic of a user's dataset, with ``factor`` fitted on the validation split
+    (:func:`fit_cover_base_stock`).
+
+    Args:
+        factor: ``>= 0``, the multiple of the expected cover demand: one number, or ``(n,)``
+            one per trajectory of the simulated dataset (a grid search simulates every factor
+            in one batch).
+        lead_time: ``(n, T)`` int, the lead times of the simulated dataset's trajectories.
+        review_period: ``(n,)`` int, their review periods.
+        rate_feature: the feature giving ``r_t``; or ``None`` to use ``rate``.
+        rate: the constant rate (units/day) when ``rate_feature`` is ``None``.
+    """
+
+    def __init__(
+        self,
+        factor: float,
+        lead_time: np.ndarray,
+        review_period: np.ndarray,
+        *,
+        rate_feature: int | None = None,
+        rate: float | None = None,
+    ) -> None:
+        factors = np.asarray(factor, dtype=np.float64)
+        if factors.ndim > 1 or not np.isfinite(factors).all() or (factors < 0).any():
+            raise ValueError(f"factor must be a finite number >= 0 or (n,) of them, got {factor!r}")
+        self.factor = float(factors) if factors.ndim == 0 else torch.as_tensor(factors)
+        if (rate_feature is None) == (rate is None):
+            raise ValueError("CoverBaseStock needs exactly one of rate_feature and rate")
+        self.rate_feature = rate_feature
+        self.rate = None if rate is None else check_number("rate", rate, 0.0)
+        self.lead_time = torch.as_tensor(np.asarray(lead_time, dtype=np.float64))
+        self.review_period = torch.as_tensor(np.asarray(review_period, dtype=np.float64))
+
+    @classmethod
+    def for_dataset(
+        cls,
+        dataset: InventoryDataset,
+        factor: float,
+        *,
+        rate_feature: int | None = None,
+        rate: float | None = None,
+    ) -> CoverBaseStock:
+        """The policy for simulating ``dataset`` (its lead times and review periods)."""
+        return cls(
+            factor,
+            dataset.lead_time,
+            dataset.review_period,
+            rate_feature=rate_feature,
+            rate=rate,
+        )
+
+    def level(self, observation: Observation) -> Tensor:
+        """``(batch,)`` the order-up-to levels ``S_t`` (units)."""
+        like = observation.pipeline
+        lead = self.lead_time.to(like.device, like.dtype)[observation.index, observation.day]
+        review = self.review_period.to(like.device, like.dtype)[observation.index]
+        if self.rate_feature is None:
+            rate = torch.full_like(lead, float(self.rate))
+        else:
+            rate = observation.features[:, self.rate_feature].to(like.dtype)
+        factor = self.factor
+        if isinstance(factor, Tensor):
+            factor = factor.to(like.device, like.dtype)[observation.index]
+        return factor * (lead + review) * rate
+
+    def __call__(self, observation: Observation) -> Tensor:
+        return (self.level(observation) - observation.inventory_position).clamp(min=0.0)
+
+    def __repr__(self) -> str:
+        source = f"feature {self.rate_feature}" if self.rate is None else f"rate {self.rate:g}"
+        factor = self.factor if isinstance(self.factor, float) else "per trajectory"
+        return f"CoverBaseStock(factor={factor}, {source})"
+
+
+def fit_cover_base_stock(
+    dataset: InventoryDataset,
+    grid: Sequence[float] = DEFAULT_COVER_GRID,
+    *,
+    split: str = "val",
+    device: str | torch.device = "cpu",
+) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Fit :class:`CoverBaseStock`'s factor by grid search on one split (validation).
+
+    The rate is the dataset's first demand feature (``coeff_features[0]``) when it has one,
+    else the mean daily demand of the training split (one number for every SKU). Every factor
+    of ``grid`` is simulated on the SKUs of ``split`` and scored by the dataset's loss; the
+    smallest loss wins (ties: the smallest factor). The test split is never simulated.
+
+    Returns:
+        ``(parameters, table)``: ``{"factor", "rate_feature", "rate"}`` (pass them to
+        :meth:`CoverBaseStock.for_dataset`) and one row per factor with ``factor``, ``loss``,
+        ``stockout_rate``, ``turnover_time``, ``objective`` and ``chosen``.
+    """
+    values = _check_grid(grid)
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    if dataset.coeff_features:
+        parameters: dict[str, Any] = {"rate_feature": dataset.coeff_features[0], "rate": None}
+    else:
+        rate = float(dataset.subset("train").demand.mean())
+        parameters = {"rate_feature": None, "rate": rate}
+    # every factor in one batch: the split's SKUs repeated once per factor
+    subset = dataset.subset(split)
+    n = subset.n_trajectories
+    repeated = subset.select(np.tile(np.arange(n), len(values)))
+    factors = np.repeat(np.asarray(values, dtype=np.float64), n)
+    rollout = InventorySimulator.from_dataset(repeated, device=device).rollout(
+        CoverBaseStock.for_dataset(repeated, factors, **parameters)
+    )
+
+    def per_factor(values_per_row: Tensor) -> list[float]:
+        return values_per_row.reshape(-1, n).mean(dim=1).tolist()
+
+    rows = {
+        "factor": values,
+        "loss": per_factor(rollout.trajectory_loss),
+        "stockout_rate": per_factor(rollout.stockout_rate),
+        "turnover_time": per_factor(rollout.turnover_time),
+        "objective": per_factor(rollout.objective),
+    }
+    table = pd.DataFrame(rows)
+    best = int(table["loss"].to_numpy().argmin())
+    table["chosen"] = np.arange(len(table)) == best
+    if len(values) > 1 and best == len(values) - 1:
+        warnings.warn(
+            f"fit_cover_base_stock: the best factor is the largest of the grid ({values[best]:g});"
+            " widen the grid",
+            stacklevel=2,
+        )
+    return {"factor": values[best], **parameters}, table
 
 
 # --------------------------------------------------------------------------------------------

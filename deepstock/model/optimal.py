@@ -62,7 +62,13 @@ import numpy as np
 
 from deepstock.core.checks import check_integral
 from deepstock.model.dataset import InventoryDataset
-from deepstock.model.heuristics import StationaryBaseStock, TimeDependentBaseStock, fit_incumbent
+from deepstock.model.heuristics import (
+    CoverBaseStock,
+    StationaryBaseStock,
+    TimeDependentBaseStock,
+    fit_cover_base_stock,
+    fit_incumbent,
+)
 from deepstock.model.simulator import simulate
 
 __all__ = [
@@ -294,7 +300,7 @@ def _process(dataset: InventoryDataset) -> str:
     setting name (``params["setting"]`` or the dataset's name).
     """
     generator = dataset.params.get("generator")
-    if generator in ("indep", "ar1", "iid", "tmall-proxy"):
+    if generator in ("indep", "ar1", "iid", "tmall-proxy", "user"):
         return str(generator)
     setting = str(dataset.params.get("setting", dataset.name))
     by_setting = {"setting1": "indep", "setting2": "ar1", "setting3": "ar1", "setting4": "iid"}
@@ -438,7 +444,11 @@ def benchmark_losses(
         each of them);
         setting 4 gives ``"critical_fractile"`` (with ``"z"``); the Tmall-like proxy gives
         its incumbent ``"forecast_base_stock"`` (with ``"safety_factor"``; its losses are ``J``,
-        the proxy's objective). AR(1) datasets (settings 2-3)
+        the proxy's objective). A user's dataset (``params["generator"] == "user"``, read
+        from a CSV file) has no optimum to compare with: it gives the heuristic
+        ``"cover_base_stock"`` (:class:`~deepstock.model.heuristics.CoverBaseStock`, its factor
+        fitted on validation; with ``"factor"``, ``"rate_feature"``, ``"rate"``), a reference
+        to beat rather than a bound. AR(1) datasets (settings 2-3)
         give an empty list: their benchmark is DS trained on the test trajectories, computed by
         the experiments (``deepstock run``).
     """
@@ -474,6 +484,12 @@ def benchmark_losses(
         results.append(
             {"policy": "forecast_base_stock", **losses, "safety_factor": policy.safety_factor}
         )
+    elif process == "user":
+        parameters, _ = fit_cover_base_stock(dataset, device=device)
+        losses = _split_losses(
+            dataset, lambda part: CoverBaseStock.for_dataset(part, **parameters), device
+        )
+        results.append({"policy": "cover_base_stock", **losses, **parameters})
     # AR(1) (settings 2-3): no benchmark here; DS trained on the test trajectories is computed
     # by the experiments module.
     return results

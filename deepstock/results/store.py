@@ -454,6 +454,11 @@ class ResultStore:
         _check_key(key)
         return self.runs_dir / key[:2] / f"{key}.json"
 
+    def policy_path(self, key: str) -> Path:
+        """The policy file kept beside the record of ``key``, ``<key>.policy.safetensors``
+        (written by :func:`deepstock.results.policies.cached_policy`)."""
+        return self.path(key).with_suffix(".policy.safetensors")
+
     def _npz_path(self, key: str) -> Path:
         return self.path(key).with_suffix(".npz")
 

@@ -13,7 +13,14 @@ Commands:
     train: train one (method, regularization) policy and print its losses.
     tune: two-stage hyperparameter tuning of one (method, regularization) on a setting.
     run: one of the experiments (settings, figure2, figure3, setting4, tuned, proxy,
-        proxy_full_length; beyond the paper, coordination).
+        proxy_full_length; beyond the paper, coordination); ``run settings --data`` compares
+        every pair on a user's dataset.
+    evaluate: score a saved policy file on a split of any dataset.
+    order: a saved policy's recommended order per SKU for today's state.
+    dashboard: open Optuna's dashboard on a tuning's storage.
+
+``--data PATH`` (a dataset folder or a ``.csv`` file, format in ``data/README.md``) replaces
+``--setting`` in train, tune, run settings, benchmark and evaluate.
 """
 
 from __future__ import annotations
@@ -77,6 +84,82 @@ def _add_stream_options(parser: argparse.ArgumentParser, *, seed_flag: str = "--
         help="setting4: horizon H in review periods, T = (P + L) + P*H days "
         "(the paper: 2, 8, 16, 32, 64)",
     )
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    """--data PATH and the options of a CSV dataset (they override the YAML beside it)."""
+    parser.add_argument(
+        "--data",
+        type=Path,
+        metavar="PATH",
+        help="a user's dataset instead of a setting: a dataset folder (trajectories.csv + "
+        "meta.json) or one .csv table with a split column (format in data/README.md)",
+    )
+    group = parser.add_argument_group(
+        "CSV dataset options", "override the YAML file beside the .csv (FILE.yaml)"
+    )
+    group.add_argument("--max-replenish", type=_finite_float, help="order cap, units")
+    group.add_argument("--holding-cost", type=_finite_float, help="h per unit on hand per day")
+    group.add_argument(
+        "--backlog-cost", type=_finite_float, help="b per unit backlogged or lost per day"
+    )
+    group.add_argument(
+        "--lost-sales",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="lost sales (--lost-sales) or backlog (--no-lost-sales); default: the YAML's, "
+        "else backlog",
+    )
+    group.add_argument(
+        "--feature",
+        dest="features",
+        action="append",
+        metavar="COLUMN",
+        help="a feature column of the .csv (repeatable, in order)",
+    )
+    group.add_argument(
+        "--coeff-feature",
+        dest="coeff_features",
+        action="append",
+        metavar="COLUMN",
+        help="a demand-rate feature (units/day) for the Coeff and Both regularizations "
+        "(repeatable)",
+    )
+
+
+_CSV_FLAGS = {
+    "max_replenish": "--max-replenish",
+    "holding_cost": "--holding-cost",
+    "backlog_cost": "--backlog-cost",
+    "lost_sales": "--lost-sales",
+    "features": "--feature",
+    "coeff_features": "--coeff-feature",
+}
+
+
+def _user_dataset(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, require_splits: Any = None
+) -> Any:
+    """The dataset of --data (with the CSV options); a bad file fails through the parser."""
+    from deepstock.datasets.io import load_data
+    from deepstock.model.dataset import SPLITS
+
+    options = {key: getattr(args, key, None) for key in _CSV_FLAGS}
+    try:
+        return load_data(
+            args.data,
+            require_splits=SPLITS if require_splits is None else require_splits,
+            **options,
+        )
+    except (ValueError, FileNotFoundError) as error:
+        parser.error(str(error))
+
+
+def _check_no_csv_options(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    given = [flag for key, flag in _CSV_FLAGS.items() if getattr(args, key, None) is not None]
+    if given and getattr(args, "data", None) is None:
+        verb = "applies" if len(given) == 1 else "apply"
+        parser.error(f"{', '.join(given)} {verb} to --data FILE.csv only")
 
 
 # ---- generate --------------------------------------------------------------------------------
@@ -201,8 +284,11 @@ def _add_benchmark(subparsers: Any) -> None:
             "test trajectories, computed by the experiments (deepstock run)."
         ),
     )
-    parser.add_argument("setting", choices=SETTINGS, help="which setting")
+    parser.add_argument(
+        "setting", nargs="?", choices=SETTINGS, help="which setting (or --data PATH)"
+    )
     _add_stream_options(parser)
+    _add_data_options(parser)
     parser.add_argument(
         "--z",
         type=_finite_float,
@@ -222,6 +308,9 @@ def _run_benchmark(args: argparse.Namespace) -> int:
     from deepstock.model.optimal import benchmark_losses
 
     parser: argparse.ArgumentParser = args.command_parser
+    _check_no_csv_options(args, parser)
+    if (args.setting is None) == (args.data is None):
+        parser.error("give a setting or --data PATH (one of them)")
     overrides: dict[str, Any] = {}
     if args.setting == "setting4":
         if args.n is None or args.horizon is None:
@@ -230,9 +319,12 @@ def _run_benchmark(args: argparse.Namespace) -> int:
     else:
         for flag, value in (("--n", args.n), ("--horizon", args.horizon), ("--z", args.z)):
             if value is not None:
-                parser.error(f"{flag} applies to setting4, not {args.setting}")
+                parser.error(f"{flag} applies to setting4, not {args.setting or args.data}")
     try:
-        dataset = load_setting(args.setting, stream=args.stream, seed=args.seed, **overrides)
+        if args.data is not None:
+            dataset = _user_dataset(args, parser)
+        else:
+            dataset = load_setting(args.setting, stream=args.stream, seed=args.seed, **overrides)
         results = benchmark_losses(dataset, z=args.z)
     except ValueError as error:
         parser.error(str(error))
@@ -254,6 +346,14 @@ def _run_benchmark(args: argparse.Namespace) -> int:
             notes.append(f"DP expected loss {row['expected_loss']:.4f}")
         if "z" in row:
             notes.append(f"z = {row['z']:.5f}")
+        if "factor" in row:
+            if row["rate_feature"] is None:
+                rate = f"{row['rate']:.4g} units/day, the training mean"
+            else:
+                rate = f"feature {dataset.feature_names[row['rate_feature']]!r}"
+            notes.append(
+                f"heuristic fitted on val: level = {row['factor']:g} x (L + P) x rate ({rate})"
+            )
         print(
             f"{row['policy']:<20}{row['train_loss']:>10.4f}{row['val_loss']:>10.4f}"
             f"{row['test_loss']:>10.4f}  {'; '.join(notes)}"
@@ -401,20 +501,31 @@ def _key_value(text: str) -> tuple[str, Any]:
 
 
 def _add_setting_options(parser: argparse.ArgumentParser) -> None:
-    """--setting, --stream, --seed of the data and setting4's --n and --horizon."""
+    """--setting or --data, --stream, --seed of the data and setting4's --n and --horizon."""
     parser.add_argument(
         "--setting",
         choices=ALL_SETTINGS,
-        required=True,
-        help="which setting, or 'proxy' (the Tmall-like proxy of the book's comparison)",
+        help="which setting, or 'proxy' (the Tmall-like proxy of the book's comparison); "
+        "or --data PATH",
     )
     # --seed is the training seed in these commands; the data's seed is --data-seed
     _add_stream_options(parser, seed_flag="--data-seed")
+    _add_data_options(parser)
 
 
-def _setting_dataset(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Any:
+def _setting_dataset(
+    args: argparse.Namespace, parser: argparse.ArgumentParser, require_splits: Any = None
+) -> Any:
     from deepstock.datasets.catalog import load_setting
 
+    _check_no_csv_options(args, parser)
+    if (args.setting is None) == (args.data is None):
+        parser.error("give --setting NAME or --data PATH (one of them)")
+    if args.data is not None:
+        for flag, value in (("--n", args.n), ("--horizon", args.horizon)):
+            if value is not None:
+                parser.error(f"{flag} applies to setting4, not --data")
+        return _user_dataset(args, parser, require_splits)
     overrides: dict[str, Any] = {}
     if args.setting == "setting4":
         if args.n is None or args.horizon is None:
@@ -433,6 +544,14 @@ def _loss_name(dataset: Any) -> str:
     return "J" if dataset.objective == "tmall" else "loss"
 
 
+def _benchmarks(dataset: Any) -> list[dict[str, Any]]:
+    """The dataset's benchmark policies (:func:`deepstock.model.optimal.benchmark_losses`;
+    a user's dataset: the cover base stock fitted on validation)."""
+    from deepstock.model.optimal import benchmark_losses
+
+    return benchmark_losses(dataset)
+
+
 def _add_train(subparsers: Any) -> None:
     from deepstock.methods.train import METHODS
     from deepstock.model.regularizations import REGULARIZATIONS
@@ -441,9 +560,11 @@ def _add_train(subparsers: Any) -> None:
         "train",
         help="train one policy (method x regularization) and print its losses",
         description=(
-            "Train one policy with DDPG, PPO or DS and a regularization on a setting's training "
-            "trajectories, keep the best validation policy and print its validation and test "
-            "losses (and the gap to the setting's benchmark where it has a closed form). The "
+            "Train one policy with DDPG, PPO or DS and a regularization on the training "
+            "trajectories of a setting or of a user's dataset (--data), keep the best validation "
+            "policy and print its validation and test losses (and the gap to the setting's "
+            "benchmark where it has a closed form; on --data, to the cover base stock fitted on "
+            "validation). --save writes the policy file, --tensorboard the curves. The "
             "configuration starts from the paper's tuned setting-1 configuration of the pair; "
             "--config FILE (YAML) and --set KEY=VALUE override it."
         ),
@@ -468,6 +589,20 @@ def _add_train(subparsers: Any) -> None:
         "--device", default="auto", help="auto (CUDA when available), cpu or cuda (default: auto)"
     )
     _add_engine_option(parser)
+    parser.add_argument(
+        "--save",
+        type=Path,
+        metavar="PATH",
+        help="write the best policy to this policy file (.safetensors): weights, "
+        "regularization, input normalization, configuration, dataset fingerprint, code version",
+    )
+    parser.add_argument(
+        "--tensorboard",
+        type=Path,
+        metavar="DIR",
+        help="write training and validation curves to DIR in TensorBoard's format "
+        "(needs the tensorboard package); view them with: tensorboard --logdir DIR",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
     parser.set_defaults(handler=_run_train, command_parser=parser)
@@ -488,7 +623,7 @@ def _add_engine_option(parser: argparse.ArgumentParser) -> None:
 
 def _run_train(args: argparse.Namespace) -> int:
     from deepstock.methods.train import load_config_file, train
-    from deepstock.model.optimal import benchmark_losses, gap_pct
+    from deepstock.model.optimal import gap_pct
 
     parser: argparse.ArgumentParser = args.command_parser
     dataset = _setting_dataset(args, parser)
@@ -504,10 +639,18 @@ def _run_train(args: argparse.Namespace) -> int:
             device=args.device,
             progress=not args.no_progress and not args.json,
             engine=args.engine,
+            tensorboard=args.tensorboard,
         )
-    except ValueError as error:
+    except (ValueError, ImportError) as error:
         parser.error(str(error))
-    benchmarks = benchmark_losses(dataset)
+    if args.save is not None:
+        from deepstock.results.policies import save_policy
+
+        try:
+            save_policy(result, args.save, dataset)
+        except ValueError as error:
+            parser.error(str(error))
+    benchmarks = _benchmarks(dataset)
     reference = benchmarks[0] if benchmarks else None
     summary = result.summary()
     if reference is not None:
@@ -525,6 +668,8 @@ def _run_train(args: argparse.Namespace) -> int:
         f"{args.method} / {args.reg} on {dataset.name}, seed {args.seed}, "
         f"device {result.device}: {result.wall_time_s:.1f} s"
     )
+    if args.save is not None:
+        print(f"  policy saved to {args.save}")
     for split in ("train", "val", "test"):
         metrics = {"train": result.train_metrics, "val": result.val_metrics}.get(
             split, result.test_metrics
@@ -590,6 +735,12 @@ def _add_tune(subparsers: Any) -> None:
         ),
     )
     parser.add_argument(
+        "--space",
+        choices=(*SETTINGS, "proxy"),
+        help="with --data: whose search spaces to borrow (default: proxy, which assumes no "
+        "order cap; settings 1-3 assume the paper's cap of 100 units)",
+    )
+    parser.add_argument(
         "--workers", type=_positive_int, default=1, help="local worker processes (default: 1)"
     )
     parser.add_argument(
@@ -624,19 +775,22 @@ def _add_tune(subparsers: Any) -> None:
 
 
 def _run_tune(args: argparse.Namespace) -> int:
-    from deepstock.model.optimal import benchmark_losses, gap_pct
+    from deepstock.model.optimal import gap_pct
     from deepstock.results.store import ResultStore
     from deepstock.tuning.procedure import tune_setting
 
     parser: argparse.ArgumentParser = args.command_parser
     dataset = _setting_dataset(args, parser)
+    if args.space is not None and args.data is None:
+        parser.error("--space applies to --data only (a setting has its own search spaces)")
+    space = args.setting if args.data is None else (args.space or "proxy")
     try:
         if args.results is not None:
             store = ResultStore(args.results, strict=args.strict)
         else:
             store = ResultStore.for_profile(args.profile, strict=args.strict)
         result = tune_setting(
-            args.setting,
+            space,
             args.method,
             args.reg,
             profile=args.profile,
@@ -661,7 +815,7 @@ def _run_tune(args: argparse.Namespace) -> int:
     except ValueError as error:
         parser.error(str(error))
     output = result.to_dict()
-    benchmarks = benchmark_losses(dataset)
+    benchmarks = _benchmarks(dataset)
     reference = benchmarks[0] if benchmarks else None
     summary = output["summary"]
     if reference is not None:
@@ -718,7 +872,9 @@ def _add_run(subparsers: Any) -> None:
             "3 methods x 4 regularizations tuned on J, Table 1's layout), proxy_full_length (its "
             "best pairs at the paper's training length); beyond the paper, coordination "
             "(inventory and recommendation on two timescales: the multi-timescale method "
-            "against its baselines over seeds, no tuning). Every "
+            "against its baselines over seeds, no tuning). `run settings --data PATH` runs the "
+            "settings comparison on a user's dataset instead: every pair tuned, next to the "
+            "cover base stock fitted on validation. Every "
             "training run is stored in the result store the moment it finishes; re-running "
             "reads what is stored and computes only what is missing, so an interrupted run "
             "resumes."
@@ -753,6 +909,13 @@ def _add_run(subparsers: Any) -> None:
         "--results", type=Path, help="result store folder (default: data/results/PROFILE)"
     )
     parser.add_argument("--seed", type=_non_negative_int, default=0, help="base seed")
+    _add_data_options(parser)
+    parser.add_argument(
+        "--space",
+        choices=(*SETTINGS, "proxy"),
+        default="proxy",
+        help="with --data: whose search spaces the tunings borrow (default: proxy)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--json", action="store_true", help="print the tables as JSON")
     parser.set_defaults(handler=_run_run, command_parser=parser)
@@ -760,14 +923,22 @@ def _add_run(subparsers: Any) -> None:
 
 def _run_run(args: argparse.Namespace) -> int:
     from deepstock.beyond import BEYOND_EXPERIMENTS
-    from deepstock.paper.experiments import ExperimentContext, run_experiment
+    from deepstock.paper.experiments import ExperimentContext, data_comparison, run_experiment
     from deepstock.results.store import ResultStore
     from deepstock.tuning.profiles import resolve_profile
 
     parser: argparse.ArgumentParser = args.command_parser
+    _check_no_csv_options(args, parser)
     if args.experiment in BEYOND_EXPERIMENTS:
+        if args.data is not None:
+            parser.error(f"--data applies to `run settings`, not `run {args.experiment}`")
         tables = _run_beyond(args, parser)
         return _print_tables(tables, as_json=args.json)
+    dataset = None
+    if args.data is not None:
+        if args.experiment != "settings":
+            parser.error(f"--data applies to `run settings`, not `run {args.experiment}`")
+        dataset = _user_dataset(args, parser)
     try:
         profile = resolve_profile(
             args.profile,
@@ -785,7 +956,10 @@ def _run_run(args: argparse.Namespace) -> int:
             seed=args.seed,
             progress=not args.no_progress and not args.json,
         )
-        tables = run_experiment(args.experiment, context)
+        if dataset is not None:
+            tables = data_comparison(context, dataset, space=args.space)
+        else:
+            tables = run_experiment(args.experiment, context)
     except ValueError as error:
         parser.error(str(error))
     return _print_tables(tables, as_json=args.json)
@@ -855,6 +1029,169 @@ def _print_tables(tables: dict[str, Any], *, as_json: bool) -> int:
     return 0
 
 
+# ---- evaluate ---------------------------------------------------------------------------------
+
+
+def _add_evaluate(subparsers: Any) -> None:
+    from deepstock.model.dataset import SPLITS
+
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score a saved policy file on a split of any dataset",
+        description=(
+            "Load a policy file (deepstock train --save) and simulate it on one split of a "
+            "dataset (--data PATH or --setting NAME): the loss, the gap to the dataset's "
+            "benchmark where it has one, the Stockout Rate and the Turnover Time. The dataset "
+            "needs the policy's features (same names, same order) and maximum lead time."
+        ),
+    )
+    parser.add_argument("policy", type=Path, help="the policy file (.safetensors)")
+    _add_setting_options(parser)
+    parser.add_argument(
+        "--split", choices=SPLITS, default="test", help="which split (default: test)"
+    )
+    parser.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    parser.set_defaults(handler=_run_evaluate, command_parser=parser)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from deepstock.model.optimal import gap_pct
+    from deepstock.results.policies import load_policy
+
+    parser: argparse.ArgumentParser = args.command_parser
+    try:
+        policy = load_policy(args.policy)
+    except (ValueError, FileNotFoundError) as error:
+        parser.error(str(error))
+    dataset = _setting_dataset(args, parser, require_splits=(args.split,))
+    try:
+        metrics = policy.evaluate(dataset, args.split)
+    except ValueError as error:
+        parser.error(str(error))
+    from deepstock.results.store import dataset_fingerprint
+
+    report: dict[str, Any] = {
+        "policy": str(args.policy),
+        "method": policy.method,
+        "regularization": policy.regularization,
+        "dataset": dataset.name,
+        "split": args.split,
+        "trained_on_this_dataset": dataset_fingerprint(dataset) == policy.dataset_fingerprint,
+        **metrics,
+    }
+    if all(size > 0 for size in dataset.split_sizes().values()):
+        benchmarks = _benchmarks(dataset)
+        if benchmarks:
+            reference = benchmarks[0]
+            report["benchmark"] = reference["policy"]
+            report["benchmark_loss"] = reference[f"{args.split}_loss"]
+            report["gap_pct"] = gap_pct(metrics["loss"], reference[f"{args.split}_loss"])
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    print(
+        f"{policy.method} / {policy.regularization} policy {args.policy} on {dataset.name}, "
+        f"split {args.split}"
+        + ("" if report["trained_on_this_dataset"] else " (not the data it was trained on)")
+    )
+    line = f"  {_loss_name(dataset)} {metrics['loss']:.4f}"
+    if "gap_pct" in report:
+        line += f"  gap {report['gap_pct']:+.2f}% vs {report['benchmark']} "
+        line += f"({report['benchmark_loss']:.4f})"
+    print(line)
+    print(
+        f"  stockout rate {100 * metrics['stockout_rate']:.2f}%  turnover time "
+        f"{metrics['turnover_time']:.2f} days  J {metrics['objective']:.3f}"
+    )
+    return 0
+
+
+# ---- order ------------------------------------------------------------------------------------
+
+
+def _add_order(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "order",
+        help="a saved policy's recommended order per SKU for today's state",
+        description=(
+            "Read today's state per SKU (a .csv or .json file: sku_id, on_hand, "
+            "arriving_1..arriving_L, the policy's features, and for Coeff/Both policies of SKUs "
+            "it was not trained on <feature>_min / <feature>_max) and print the recommended "
+            "order per SKU, with the base-stock level the order fills up to for Base and Both "
+            "policies. Today is taken to be an order day."
+        ),
+    )
+    parser.add_argument("policy", type=Path, help="the policy file (.safetensors)")
+    parser.add_argument("--state", type=Path, required=True, help="the state file (.csv/.json)")
+    parser.add_argument(
+        "--format", choices=("csv", "json"), default="csv", help="output format (default: csv)"
+    )
+    parser.set_defaults(handler=_run_order, command_parser=parser)
+
+
+def _run_order(args: argparse.Namespace) -> int:
+    from deepstock.results.policies import load_policy
+
+    parser: argparse.ArgumentParser = args.command_parser
+    try:
+        policy = load_policy(args.policy)
+        orders = policy.order(args.state)
+    except (ValueError, FileNotFoundError) as error:
+        parser.error(str(error))
+    if args.format == "json":
+        print(orders.to_json(orient="records", indent=2))
+    else:
+        print(orders.to_csv(index=False), end="")
+    return 0
+
+
+# ---- dashboard --------------------------------------------------------------------------------
+
+
+def _add_dashboard(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "dashboard",
+        help="open Optuna's dashboard on a tuning study",
+        description=(
+            "Serve optuna-dashboard (an optional extra: pip install 'deepstock[dashboard]') on "
+            "the Optuna storage of a tuning: --storage URL, or the single SQLite file under "
+            "data/optuna/ that `deepstock tune` writes by default."
+        ),
+    )
+    parser.add_argument(
+        "--storage", help="Optuna storage URL (sqlite:///file.db, postgresql://...)"
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to serve on")
+    parser.add_argument("--port", type=_positive_int, default=8080, help="port (default: 8080)")
+    parser.set_defaults(handler=_run_dashboard, command_parser=parser)
+
+
+def _run_dashboard(args: argparse.Namespace) -> int:
+    parser: argparse.ArgumentParser = args.command_parser
+    try:
+        import optuna_dashboard
+    except ImportError:
+        print(
+            "deepstock dashboard: optuna-dashboard is not installed; install it with "
+            "pip install 'deepstock[dashboard]' (or pip install optuna-dashboard)",
+            file=sys.stderr,
+        )
+        return 1
+    from deepstock.tuning.procedure import default_optuna_dir
+
+    storage = args.storage
+    if storage is None:
+        folder = default_optuna_dir()
+        files = sorted(folder.glob("*.db")) if folder.is_dir() else []
+        if len(files) != 1:
+            found = ", ".join(str(f) for f in files) if files else "none"
+            parser.error(f"give --storage URL: {folder} holds {len(files)} study files ({found})")
+        storage = f"sqlite:///{files[0].resolve()}"
+    print(f"optuna-dashboard on {storage}: http://{args.host}:{args.port}/ (Ctrl-C stops it)")
+    optuna_dashboard.run_server(storage, host=args.host, port=args.port)
+    return 0
+
+
 # ---- dispatch --------------------------------------------------------------------------------
 
 _COMMANDS: tuple[Callable[[Any], None], ...] = (
@@ -864,6 +1201,9 @@ _COMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_train,
     _add_tune,
     _add_run,
+    _add_evaluate,
+    _add_order,
+    _add_dashboard,
 )
 
 
