@@ -51,7 +51,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any, Literal
 
 import gymnasium
@@ -66,6 +66,7 @@ from stable_baselines3.common.vec_env.base_vec_env import (
 )
 from torch import Tensor, nn
 
+from deepstock.core.streams import RowStreams
 from deepstock.model.dataset import InventoryDataset
 from deepstock.model.regularizations import Regularization, get_regularization, network_input
 from deepstock.model.simulator import InventorySimulator, Observation, resolve_device
@@ -78,6 +79,8 @@ __all__ = [
     "EpisodeBatch",
     "InventoryEnv",
     "InventoryVecEnv",
+    "PopulationEnv",
+    "PopulationStep",
     "run_episodes",
 ]
 
@@ -377,6 +380,35 @@ class EpisodeBatch:
     def trajectory_loss(self, slots: Tensor) -> Tensor:
         """The trajectory loss of finished episodes in ``slots``: loss-days / counted days."""
         return self.loss_days[slots] / self.counted_days[self.trajectory[slots]]
+
+    @torch.inference_mode()
+    def select(self, slots: Tensor) -> None:
+        """Keep only the listed slots (int64 indices, in that order) with their episode state;
+        the others are dropped (a population that stops members compacts its env this way)."""
+        for name in _SLOT_STATE:
+            setattr(self, name, getattr(self, name)[slots])
+        self.slots = type(self.slots)(
+            **{item.name: getattr(self.slots, item.name)[slots] for item in fields(self.slots)}
+        )
+        self.n_slots = int(slots.numel())
+        self.slot_index = torch.arange(self.n_slots, dtype=torch.int64, device=self.device)
+        self.refresh()
+
+
+#: The per-slot tensors of :class:`EpisodeBatch` besides its trajectory tables (first axis =
+#: slot), which :meth:`EpisodeBatch.select` indexes.
+_SLOT_STATE: tuple[str, ...] = (
+    "trajectory",
+    "slot_length",
+    "day",
+    "step_index",
+    "pipeline",
+    "loss_days",
+    "episode_return",
+    "last_order",
+    "last_step_loss",
+    "last_window_days",
+)
 
 
 def _prepare(
@@ -792,3 +824,125 @@ def run_episodes(
                 finished["return"].append(info["episode"]["r"])
                 finished["length"].append(info["episode"]["l"])
     return {key: np.asarray(values) for key, values in finished.items()}
+
+
+# ---------------------------------------------------------------------- population view
+#: Stream numbers of the trajectory draws of slot ``i`` of a member: ``TRAJECTORY_STREAM + i``.
+TRAJECTORY_STREAM = 1 << 20
+
+
+@dataclass(frozen=True)
+class PopulationStep:
+    """What one step of a :class:`PopulationEnv` returns; every tensor has one row per slot.
+
+    Attributes:
+        observation: ``(slots, obs_dim)`` float32, the next observation (of the new episode where
+            a slot's episode ended and restarted).
+        reward: ``(slots,)`` float32, minus the step's mean daily loss (as :class:`InventoryVecEnv`).
+        done: ``(slots,)`` bool, the episode ended at this step.
+        terminal_observation: ``(slots,)`` float32 observations after the step before any restart
+            (equal to ``observation`` where ``done`` is False): what a replay buffer stores as
+            the next state.
+    """
+
+    observation: Tensor
+    reward: Tensor
+    done: Tensor
+    terminal_observation: Tensor
+
+
+class PopulationEnv:
+    """The training envs of a population: ``n_envs`` episodes for each of K members, one engine.
+
+    Slot ``k * n_envs + i`` is episode slot ``i`` of member ``k``. It behaves as the member's own
+    :class:`InventoryVecEnv` (same reset, step, reward, termination and automatic restart), but
+    all ``K * n_envs`` slots step in one batched simulation and the interface is tensors (no
+    ``infos`` list). Every restart of slot ``i`` of member ``k`` draws its trajectory uniformly
+    from a counter-based stream of ``(seeds[k], i)`` (:class:`~deepstock.core.streams.RowStreams`),
+    so a member's trajectories do not depend on the other members; they are not the draws of
+    :class:`InventoryVecEnv`'s NumPy generator for the same seed.
+
+    Args:
+        dataset: the trajectories; ``split`` selects which.
+        regularization: name or object.
+        seeds: one seed per member (K >= 1).
+        n_envs: slots per member, ``>= 1``.
+        split: ``"train"``, ``"val"``, ``"test"`` or None (all).
+        action_scaling: ``"unit"`` or ``"native"`` (see the module docstring).
+        device: torch device of the simulation.
+    """
+
+    def __init__(
+        self,
+        dataset: InventoryDataset,
+        regularization: str | Regularization,
+        seeds: Sequence[int],
+        *,
+        n_envs: int = 1,
+        split: str | None = "train",
+        action_scaling: Literal["unit", "native"] = "unit",
+        device: str | torch.device = "cpu",
+    ) -> None:
+        if isinstance(n_envs, bool) or not isinstance(n_envs, (int, np.integer)) or n_envs < 1:
+            raise ValueError(f"n_envs must be an integer >= 1, got {n_envs!r}")
+        seeds = [int(s) for s in seeds]
+        if not seeds:
+            raise ValueError("seeds must list at least one member seed")
+        data, reg, action_map = _prepare(dataset, regularization, split, action_scaling)
+        self.dataset = data
+        self.regularization = reg
+        self.action_map = action_map
+        self.n_envs = int(n_envs)
+        self.n_members = len(seeds)
+        self._episodes = EpisodeBatch(
+            data, reg, self.n_members * self.n_envs, action_map, resolve_device(device)
+        )
+        self.device = self._episodes.device
+        self.obs_dim = self._episodes.obs_dim
+        self.n_trajectories = data.n_trajectories
+        self._streams = RowStreams(
+            [s for s in seeds for _ in range(self.n_envs)],
+            [TRAJECTORY_STREAM + i for _ in seeds for i in range(self.n_envs)],
+            device=self.device,
+        )
+
+    @property
+    def n_slots(self) -> int:
+        return self.n_members * self.n_envs
+
+    def _observation(self) -> Tensor:
+        return torch.from_numpy(self._episodes.current_inputs.copy()).to(self.device)
+
+    def reset(self) -> Tensor:
+        """Start an episode in every slot; returns the ``(slots, obs_dim)`` float32 observations."""
+        slots = torch.arange(self.n_slots, dtype=torch.int64, device=self.device)
+        trajectories = self._streams.integers(self.n_trajectories, 1)[:, 0]
+        self._episodes.start(slots, trajectories)
+        self._episodes.refresh()
+        return self._observation()
+
+    def step(self, actions: Tensor) -> PopulationStep:
+        """Place every slot's order (``(slots, action_size)`` env actions, clipped to the box)
+        and simulate to its next order day; finished episodes restart at once."""
+        episodes = self._episodes
+        actions = actions.detach().to(episodes.device).reshape(self.n_slots, self.action_map.size)
+        step_loss, terminated = episodes.advance(actions)
+        terminal = self._observation()
+        reward = (-step_loss).to(torch.float32)
+        observation = terminal
+        if bool(terminated.any()):
+            done_slots = terminated.nonzero().flatten()
+            drawn = self._streams.integers(self.n_trajectories, 1, rows=done_slots)[:, 0]
+            episodes.start(done_slots, drawn)
+            episodes.refresh()
+            observation = self._observation()
+        return PopulationStep(observation, reward, terminated.clone(), terminal)
+
+    def select_members(self, members: Tensor | Sequence[int]) -> None:
+        """Keep only the listed members (indices into the current members, in that order)."""
+        index = torch.as_tensor(members, dtype=torch.int64, device=self.device)
+        slots = index[:, None] * self.n_envs + torch.arange(self.n_envs, device=self.device)
+        slots = slots.reshape(-1)
+        self._episodes.select(slots)
+        self._streams = self._streams.subset(slots)
+        self.n_members = int(index.numel())

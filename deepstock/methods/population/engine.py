@@ -29,7 +29,9 @@ import torch
 
 from deepstock.core.checks import check_int
 from deepstock.methods.common import TrainResult
+from deepstock.methods.population.ddpg import train_ddpg_population
 from deepstock.methods.population.ds import MemberCallback, train_ds_population
+from deepstock.methods.population.ppo import train_ppo_population
 from deepstock.model.dataset import InventoryDataset
 from deepstock.model.regularizations import Regularization
 from deepstock.model.simulator import resolve_device
@@ -51,6 +53,8 @@ PopulationTrainer = Callable[..., list[TrainResult]]
 #: Method name -> its population trainer (one line per method).
 POPULATION_TRAINERS: dict[str, PopulationTrainer] = {
     "ds": train_ds_population,
+    "ddpg": train_ddpg_population,
+    "ppo": train_ppo_population,
 }
 
 #: Members per computation by device kind. On the CPU, DS's member-epochs per second on setting
