@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from deepstock.methods.population.throughput import population_throughput, sb3_throughput
+from deepstock.methods.population.throughput import population_cpu_throughput, sb3_throughput
 
 
 def _key(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -70,7 +70,7 @@ def main() -> None:
                 if engine == "sb3":
                     row = sb3_throughput(method, device=args.device, **common)
                 else:
-                    row = population_throughput(method, members, device=args.device, **common)
+                    row = population_cpu_throughput(method, members, device=args.device, **common)
                 row["threads"] = args.threads
                 if args.out is not None:
                     with args.out.open("a", encoding="utf-8") as handle:

@@ -32,7 +32,7 @@ from deepstock.methods.population.ppo import train_ppo_population
 from deepstock.methods.train import default_config, train
 from deepstock.model.dataset import InventoryDataset
 
-__all__ = ["RL_METHODS", "population_throughput", "sb3_throughput", "throughput_config"]
+__all__ = ["RL_METHODS", "population_cpu_throughput", "sb3_throughput", "throughput_config"]
 
 #: The methods measured here.
 RL_METHODS: tuple[str, ...] = ("ddpg", "ppo")
@@ -59,7 +59,7 @@ def _dataset(dataset: InventoryDataset | None) -> InventoryDataset:
     return load_setting("setting1") if dataset is None else dataset
 
 
-def population_throughput(
+def population_cpu_throughput(
     method: str,
     members: int,
     *,
@@ -115,7 +115,7 @@ def sb3_throughput(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Env steps per second of one SB3 agent at the same settings as
-    :func:`population_throughput` (same keys, ``engine="sb3"``, ``members=1``)."""
+    :func:`population_cpu_throughput` (same keys, ``engine="sb3"``, ``members=1``)."""
     steps = DEFAULT_STEPS[method] if total_steps is None else int(total_steps)
     config = throughput_config(method, regularization, steps)
     data = _dataset(dataset)
