@@ -18,8 +18,11 @@ The paper's procedure, for one (method, regularization, setting):
 
 Seeds: repeat ``r`` of a tuning with base ``seed`` trains its stage-1 runs with seed
 ``seed + 1000 r`` and its stage-2 runs with seeds ``seed + 1000 r + 1 ... + n_seeds``; its
-sampler is re-seeded for every trial from ``(seed, r, trial number)``. With one worker the whole
-procedure is deterministic.
+sampler is re-seeded for every trial from ``(seed, r, position)``, where the position counts the
+trials before it that are complete, running or waiting (failed and pruned trials do not count): a
+trial that failed or whose worker was killed leaves no trace in later draws, so a resumed tuning
+gives exactly the configurations of an uninterrupted one. With one worker the whole procedure is
+deterministic.
 
 **Objectives.** The tuner works on any :class:`Objective`: a search space, a way to sample it and
 ``evaluate(config, seed) -> RunScore``. :class:`TrainingObjective` trains a method through the
@@ -39,7 +42,9 @@ once:
   atomically and trial ``k`` runs job ``k``, so each job is claimed by one worker, with no leader;
 * a worker that dies (killed, machine lost) stops its trials' heartbeats; after the grace period
   another worker marks the trial failed and re-enqueues its parameters, so the configuration is
-  trained again (and the finished runs of every worker are in the result store, so nothing
+  trained again. A trial records its owner (host name and process id); a worker on the same host
+  whose owner process no longer exists fails and re-enqueues it at once, without waiting for the
+  grace period (a re-run right after a kill resumes where the killed run stopped) (and the finished runs of every worker are in the result store, so nothing
   finished is computed twice). A trial that two racing workers would start beyond ``n_trials``
   stops before sampling (pruned); the report uses the first ``n_trials`` complete trials.
 
@@ -119,6 +124,7 @@ _SEED_STRIDE = 1000  # training seeds of repeat r start at seed + 1000 r
 #: start-up trials make up the first batch; later batches are TPE draws with the constant liar.
 POPULATION_BATCH_TRIALS = 10
 _POLL_S = 0.5  # how often a waiting worker looks at the storage again
+_OWNER = "owner"  # user attribute of a running trial: {"host": ..., "pid": ...} of its worker
 
 
 # ====================================================================== objectives
@@ -526,15 +532,64 @@ def _requeue_stale_trial(study: Any, trial: Any) -> None:
     import optuna
 
     system_attrs = {"requeued_from": trial.number}
+    # the dead owner is dropped: the new trial gets its own when a worker starts it
+    user_attrs = {name: value for name, value in trial.user_attrs.items() if name != _OWNER}
     study.add_trial(
         optuna.trial.create_trial(
             state=optuna.trial.TrialState.WAITING,
             params=trial.params,
             distributions=trial.distributions,
-            user_attrs=trial.user_attrs,
+            user_attrs=user_attrs,
             system_attrs=system_attrs,
         )
     )
+
+
+def _claim(trial: Any) -> None:
+    """Record this process as the owner of a trial it starts (see :func:`_fail_orphaned_trials`)."""
+    trial.set_user_attr(_OWNER, {"host": socket.gethostname(), "pid": os.getpid()})
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def _fail_orphaned_trials(study: Any, storage: Any) -> int:
+    """Fail and re-enqueue the running trials whose owner process, on this host, is gone.
+
+    The heartbeat finds dead workers on any machine, but only after the grace period; a worker
+    killed on this machine is found at once, so a re-run right after a kill does not sample a
+    new trial beside the dead one (which would change every later draw). Returns how many
+    trials were failed. Two workers racing for the same trial: the storage lets one finish it.
+    """
+    import optuna
+
+    host, me = socket.gethostname(), os.getpid()
+    failed = 0
+    study_id = None
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        owner = trial.user_attrs.get(_OWNER)
+        if not owner or owner.get("host") != host or owner.get("pid") == me:
+            continue
+        if _process_exists(int(owner["pid"])):
+            continue
+        if study_id is None:
+            study_id = storage.get_study_id_from_name(study.study_name)
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        try:
+            finished = storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+        except RuntimeError:  # another worker finished it first
+            continue
+        if finished:
+            _requeue_stale_trial(study, storage.get_trial(trial_id))
+            failed += 1
+    return failed
 
 
 class _TrialSeededSampler:
@@ -551,8 +606,8 @@ class _TrialSeededSampler:
         self._entropy = list(entropy)
         self._inner = make(self._seed(-1))
 
-    def _seed(self, number: int) -> int:
-        entropy = [*self._entropy, number + 1]  # SeedSequence wants non-negative entropy
+    def _seed(self, position: int) -> int:
+        entropy = [*self._entropy, position + 1]  # SeedSequence wants non-negative entropy
         return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
     def before_trial(self, study: Any, trial: Any) -> None:
@@ -582,7 +637,7 @@ class _TrialSeededSampler:
         self._inner.after_trial(study, trial, state, values)
 
     def reseed_rng(self) -> None:
-        """Seeds come from trial numbers; nothing to reseed."""
+        """Seeds come from trial positions; nothing to reseed."""
 
 
 def _database_url(url: str) -> str:
@@ -662,7 +717,7 @@ def _export_trials(study: Any) -> dict[str, Any]:
                     for name, dist in trial.distributions.items()
                 },
                 "value": trial.value,
-                "user_attrs": trial.user_attrs,
+                "user_attrs": {k: v for k, v in trial.user_attrs.items() if k != _OWNER},
             }
         )
     return {"study_name": study.study_name, "user_attrs": study.user_attrs, "trials": trials}
@@ -910,6 +965,7 @@ class Tuner:
                 # Workers raced for the last trial(s): this one would exceed n_trials. It stops
                 # before sampling, so the sampler never sees it.
                 raise optuna.TrialPruned("stage 1 already has n_trials trials")
+            _claim(trial)
             config = self.objective.sample(trial)
             score = self.objective.evaluate(config, seed)
             trial.set_user_attr("run", _run_attrs(config, seed, score))
@@ -938,6 +994,7 @@ class Tuner:
         objective = self._search_objective(repeat)
         while True:
             _fail_stale_trials(study)
+            _fail_orphaned_trials(study, self._storage_handle)
             states = [t.state for t in study.get_trials(deepcopy=False)]
             complete = states.count(TrialState.COMPLETE)
             if complete >= self.n_trials:
@@ -1011,6 +1068,7 @@ class Tuner:
         import optuna
 
         def run_job(trial: Any) -> float:
+            _claim(trial)
             job = trial.user_attrs.get("job")  # set when the trial re-runs a dead worker's job
             if job is None:
                 # A new trial's number is handed out atomically by the storage: trial k runs
@@ -1034,6 +1092,7 @@ class Tuner:
         objective = self._confirm_objective(jobs)
         while True:
             _fail_stale_trials(study)
+            _fail_orphaned_trials(study, self._storage_handle)
             trials = study.get_trials(deepcopy=False)
             if not _missing_jobs(trials, len(jobs), (TrialState.COMPLETE,)):
                 return
