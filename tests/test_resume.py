@@ -113,3 +113,82 @@ def test_a_killed_worker_resumed_at_once_gives_the_uninterrupted_result(tmp_path
     (failed,) = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
     retried = [t for t in trials if t.system_attrs.get("requeued_from") == failed.number]
     assert len(retried) == 1 and retried[0].params == failed.params
+
+
+# ====================================================================== arguments first
+def _no_training(*_args, **_kwargs):
+    raise AssertionError("training started")
+
+
+def test_a_missing_gpu_fails_before_any_study_or_file(isolated_results, setting1_dataset):
+    from deepstock.tuning.procedure import tune_setting
+
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        tune_setting(
+            "setting1", "ds", "base", profile="smoke", device="cuda", train_fn=_no_training
+        )
+    assert not (isolated_results / "optuna").exists()
+    assert not (isolated_results / "results").exists()
+
+
+def _sqlite(path) -> str:
+    return f"sqlite:///{path}"
+
+
+@pytest.mark.parametrize(
+    ("make_url", "message"),
+    [
+        (lambda tmp: "xyz://host/db", "unknown scheme 'xyz'"),
+        (lambda tmp: "sqlite://", "in-memory SQLite"),
+        (lambda tmp: "sqlite:///:memory:", "in-memory SQLite"),
+        (lambda tmp: _sqlite(tmp / "missing" / "study.db"), "does not exist; create it"),
+        (lambda tmp: _sqlite(tmp), "is a folder"),
+        (lambda tmp: "postgresql://user@localhost:99999/db", "bad port"),
+        (lambda tmp: "postgresql://user@localhost:port/db", "bad port"),
+        (lambda tmp: "postgresql://user@127.0.0.1:1/db", "cannot be opened.*start the database"),
+    ],
+)
+def test_bad_storage_urls_are_one_clear_line(tmp_path, make_url, message):
+    url = make_url(tmp_path)
+    with pytest.raises(ValueError, match=message) as error:
+        Tuner(ToyObjective(), n_trials=2, top_k=1, n_seeds=1, storage=url).run()
+    text = str(error.value)
+    assert "\n" not in text and repr(url) in text
+
+
+def test_a_mysql_url_without_its_driver_names_the_package(tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("MySQLdb"):
+        pytest.skip("mysqlclient is installed")
+    with pytest.raises(ValueError, match="pip install mysqlclient"):
+        Tuner(ToyObjective(), n_trials=2, top_k=1, n_seeds=1, storage="mysql://u@h/db")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"not a database at all\n" * 10, "is not an SQLite database"),
+        (b"SQLite format 3\x00" + b"\xff" * 4000, "cannot be opened.*damaged"),
+    ],
+)
+def test_a_file_that_is_not_a_study_database_is_refused(tmp_path, content, message):
+    path = tmp_path / "study.db"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=message):
+        Tuner(ToyObjective(), n_trials=2, top_k=1, n_seeds=1, storage=_sqlite(path)).run()
+    assert path.read_bytes() == content  # left as it was
+
+
+def test_cli_tune_names_a_bad_storage_in_one_line(isolated_results, capsys):
+    from deepstock.tools.cli import main
+
+    argv = ["tune", "--setting", "setting1", "--method", "ds", "--reg", "base"]
+    with pytest.raises(SystemExit) as error:
+        main([*argv, "--profile", "smoke", "--storage", "xyz://nowhere"])
+    err = capsys.readouterr().err
+    assert error.value.code == 2 and "unknown scheme 'xyz'" in err and "Traceback" not in err
+    assert not (isolated_results / "results" / "runs").exists()

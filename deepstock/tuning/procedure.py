@@ -87,6 +87,7 @@ from deepstock.datasets.catalog import load_setting
 from deepstock.methods.population.engine import check_engine
 from deepstock.methods.train import config_from_mapping
 from deepstock.model.dataset import InventoryDataset
+from deepstock.model.simulator import resolve_device
 from deepstock.results.store import (
     ResultStore,
     cached_train,
@@ -113,6 +114,7 @@ __all__ = [
     "Tuner",
     "TuningResult",
     "default_optuna_dir",
+    "check_storage_url",
     "default_storage_url",
     "select_winner",
     "tune_setting",
@@ -311,6 +313,9 @@ class TrainingObjective(Objective):
                 f"the {self.setting} search space assumes max_replenish={cap}, but dataset "
                 f"{self.dataset.name!r} has {self.dataset.max_replenish}"
             )
+        if not isinstance(self.device, str):
+            raise ValueError(f"device must be a string such as 'cpu', got {self.device!r}")
+        resolve_device(self.device)  # a missing GPU fails here, before any study or file
         if self.store is None:
             self.store = ResultStore()
         self.label = f"{self.dataset.name}-{self.method}-{self.regularization}"
@@ -653,7 +658,101 @@ def _database_url(url: str) -> str:
     return url
 
 
+#: Database URL schemes the tuner accepts and, per scheme, the drivers SQLAlchemy would use
+#: (module name, package to install).
+_DRIVERS: dict[str, tuple[tuple[str, str], ...]] = {
+    "sqlite": (("sqlite3", "Python built with SQLite"),),
+    "postgresql": (("psycopg2", "psycopg2-binary"), ("psycopg", "psycopg[binary]")),
+    "postgresql+psycopg2": (("psycopg2", "psycopg2-binary"),),
+    "postgresql+psycopg": (("psycopg", "psycopg[binary]"),),
+    "postgres": (("psycopg2", "psycopg2-binary"), ("psycopg", "psycopg[binary]")),
+    "mysql": (("MySQLdb", "mysqlclient"),),
+    "mysql+mysqldb": (("MySQLdb", "mysqlclient"),),
+    "mysql+pymysql": (("pymysql", "PyMySQL"),),
+}
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_storage_url(url: str) -> None:
+    """Check an Optuna storage URL without connecting: a known scheme, its driver installed, a
+    valid port, and for SQLite an existing folder and, when the file exists, an SQLite file.
+
+    Raises:
+        ValueError: one line naming the URL, what is wrong and what to do.
+    """
+    import importlib.util
+    from urllib.parse import urlsplit
+
+    if url == "memory":
+        return
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(
+            f"storage {url!r} is not a database URL; use sqlite:///file.db, "
+            "postgresql://user@host:port/db, mysql://user@host/db or 'memory'"
+        )
+    scheme = scheme.lower()
+    if scheme not in _DRIVERS:
+        raise ValueError(
+            f"storage {url!r}: unknown scheme {scheme!r}; use one of {sorted(_DRIVERS)}"
+        )
+    drivers = _DRIVERS[scheme]
+    if not any(importlib.util.find_spec(module) for module, _ in drivers):
+        install = " or ".join(package for _, package in drivers)
+        raise ValueError(
+            f"storage {url!r} needs a {scheme} driver that is not installed: pip install {install}"
+        )
+    if scheme == "sqlite":
+        if rest in ("", "/", "/:memory:") or rest.startswith("/:memory:?"):
+            raise ValueError(
+                f"storage {url!r} is an in-memory SQLite database, which the tuner's heartbeat "
+                "thread cannot share; use storage 'memory' (one process) or sqlite:///file.db"
+            )
+        path = Path(rest[1:].split("?", 1)[0])
+        if not path.parent.is_dir():
+            raise ValueError(
+                f"storage {url!r}: folder {str(path.parent)!r} does not exist; create it or "
+                "choose another path"
+            )
+        if path.is_dir():
+            raise ValueError(f"storage {url!r}: {str(path)!r} is a folder, not a database file")
+        if path.is_file() and path.stat().st_size:
+            with open(path, "rb") as handle:
+                head = handle.read(len(_SQLITE_MAGIC))
+            if head != _SQLITE_MAGIC:
+                raise ValueError(
+                    f"storage {url!r}: {str(path)!r} is not an SQLite database; move it away "
+                    "or choose another path"
+                )
+        return
+    try:
+        port = urlsplit(url).port
+    except ValueError as error:
+        raise ValueError(f"storage {url!r}: bad port ({error})") from None
+    if port == 0:
+        raise ValueError(f"storage {url!r}: bad port 0 (expected 1-65535)")
+
+
 def _make_storage(url: str, heartbeat_interval: int, grace_period: int) -> Any:
+    """Open an Optuna storage; a database that cannot be reached or read is one ``ValueError``
+    naming the URL."""
+    check_storage_url(url)
+    try:
+        return _open_storage(url, heartbeat_interval, grace_period)
+    except (ImportError, ModuleNotFoundError) as error:
+        raise ValueError(f"storage {url!r}: a database driver is missing ({error})") from None
+    except Exception as error:  # SQLAlchemy's connection and schema errors
+        text = str(error).strip().splitlines()
+        reason = text[0] if text else type(error).__name__
+        hint = (
+            "the file is damaged or not an Optuna database; move it away"
+            if url.startswith("sqlite")
+            else "start the database server or check the URL (host, port, user, database)"
+        )
+        raise ValueError(f"storage {url!r} cannot be opened: {reason[:300]}; {hint}") from None
+
+
+def _open_storage(url: str, heartbeat_interval: int, grace_period: int) -> Any:
     import optuna
 
     if url == "memory":
@@ -876,6 +975,7 @@ class Tuner:
                 f"storage must be 'memory' or a database URL such as sqlite:///file.db or "
                 f"postgresql://user@host:port/db, got {self.storage!r}"
             )
+        check_storage_url(self.storage)
         if self.record_store is None:
             self.record_store = getattr(self.objective, "store", None)
         identity = {
@@ -1291,6 +1391,7 @@ class Tuner:
             raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
         if workers > 1 and self.storage == "memory":
             raise ValueError("storage 'memory' cannot be shared by workers; use a file or URL")
+        self._storage_handle  # noqa: B018 (reach the database before any trial starts)
         self.prepare()
         bar = self._progress_bar() if progress else None
         try:
