@@ -192,3 +192,85 @@ def test_cli_tune_names_a_bad_storage_in_one_line(isolated_results, capsys):
     err = capsys.readouterr().err
     assert error.value.code == 2 and "unknown scheme 'xyz'" in err and "Traceback" not in err
     assert not (isolated_results / "results" / "runs").exists()
+
+
+# ====================================================================== process ownership
+_PARENT_SCRIPT = """
+import sys
+from deepstock.tuning.procedure import ToyObjective, Tuner
+Tuner(ToyObjective(sleep_s=0.4), storage=sys.argv[1], heartbeat_interval=1, grace_period=600,
+      n_trials=10, top_k=1, n_seeds=1, n_startup_trials=3).run(workers=2)
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
+def test_workers_die_with_their_parent_and_the_tuning_resumes(tmp_path, signum):
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    tuner = Tuner(
+        ToyObjective(sleep_s=0.4),
+        storage=url,
+        heartbeat_interval=1,
+        grace_period=600,
+        n_trials=10,
+        top_k=1,
+        n_seeds=1,
+        n_startup_trials=3,
+    )
+    parent = subprocess.Popen(
+        [sys.executable, "-c", _PARENT_SCRIPT, url],
+        env={**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)},
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        workers: set[int] = set()
+        while len(workers) < 2:  # both workers have started a trial
+            assert parent.poll() is None and time.monotonic() < deadline, "no workers started"
+            time.sleep(0.1)
+            try:
+                study = optuna.load_study(
+                    study_name=tuner.search_study_name(0), storage=tuner._storage_handle
+                )
+            except KeyError:
+                continue
+            workers |= {
+                t.user_attrs["owner"]["pid"] for t in study.trials if "owner" in t.user_attrs
+            }
+        os.kill(parent.pid, signum)
+        parent.wait(timeout=60)
+        deadline = time.monotonic() + 40
+        while any(_alive(pid) for pid in workers):
+            assert time.monotonic() < deadline, f"workers {workers} outlived their parent"
+            time.sleep(0.1)
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        for pid in workers:
+            if _alive(pid):
+                os.kill(pid, signal.SIGKILL)
+    if signum != signal.SIGKILL:  # stopped by the interrupt, not killed by the signal
+        # Python ends on an uncaught KeyboardInterrupt by re-raising SIGINT on itself
+        assert parent.returncode == -signal.SIGINT
+        assert "KeyboardInterrupt" in parent.stderr.read().decode()
+    if signum != signal.SIGKILL:
+        # every stopped trial is marked failed (after a SIGKILL of the parent, a worker that
+        # did not stop in time may leave one running: the resume finds its owner dead)
+        study = optuna.load_study(
+            study_name=tuner.search_study_name(0), storage=tuner._storage_handle
+        )
+        assert optuna.trial.TrialState.RUNNING not in {t.state for t in study.trials}
+
+    with _deadline(90, "the resume did not finish"):
+        result = tuner.run()
+    assert len(result.trials) == 10 and result.trials["config"].is_unique

@@ -1226,7 +1226,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        # SIGINT, or SIGTERM during a tuning: finished runs are stored, the run under way is
+        # marked failed; the same command resumes
+        print(
+            f"deepstock {args.command}: interrupted; run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
 
 
 if __name__ == "__main__":

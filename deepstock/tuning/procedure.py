@@ -68,9 +68,12 @@ import inspect
 import json
 import math
 import multiprocessing
+import multiprocessing.connection
 import os
+import signal
 import socket
 import statistics
+import sys
 import threading
 import time
 import warnings
@@ -126,6 +129,7 @@ _SEED_STRIDE = 1000  # training seeds of repeat r start at seed + 1000 r
 #: start-up trials make up the first batch; later batches are TPE draws with the constant liar.
 POPULATION_BATCH_TRIALS = 10
 _POLL_S = 0.5  # how often a waiting worker looks at the storage again
+_INTERRUPTED_EXIT = 130  # exit status of a worker stopped by a signal (128 + SIGINT)
 _OWNER = "owner"  # user attribute of a running trial: {"host": ..., "pid": ...} of its worker
 
 
@@ -876,13 +880,77 @@ def _single_threaded_children() -> Iterator[None]:
                 os.environ[name] = value
 
 
+_STOP_GRACE_S = 30.0  # a worker told to stop that has not stopped after this long is ended
+
+
+def _raise_interrupt(signum: int, _frame: Any) -> None:
+    # once: a second SIGTERM (the parent's and the parent-watch's) must not interrupt the
+    # clean-up that the first one started
+    signal.signal(signum, signal.SIG_IGN)
+    raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
+
+
+def _fail_own_trials(study: Any, storage: Any) -> None:
+    """Mark failed the trials this process left running (an interrupt that landed outside the
+    trial's own error handling): a resumed tuning then runs them again at once."""
+    import optuna
+
+    me, host = os.getpid(), socket.gethostname()
+    study_id = storage.get_study_id_from_name(study.study_name)
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        owner = trial.user_attrs.get(_OWNER) or {}
+        if owner.get("pid") == me and owner.get("host") == host:
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+            with contextlib.suppress(RuntimeError):  # finished meanwhile
+                storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Within the block, SIGTERM raises ``KeyboardInterrupt`` in the main thread, as SIGINT
+    does: Optuna then marks the trial under way failed (so a resumed tuning runs it again, at
+    the same position, with the same draw) and the finally-blocks stop the workers. Outside
+    the main thread (where handlers cannot be set) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _watch_parent() -> None:
+    """In a worker: when the parent process dies (even by SIGKILL), stop this worker as if it
+    had received SIGTERM, and end it outright if it has not stopped after a grace period, so
+    that no orphaned worker keeps training and writing."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(_STOP_GRACE_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="deepstock-parent-watch", daemon=True).start()
+
+
 def _worker_entry(tuner: Tuner) -> None:
-    """Body of a spawned worker process."""
+    """Body of a spawned worker process: it stops cleanly on SIGTERM or SIGINT and when its
+    parent dies (the trial under way is marked failed and runs again on resume)."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    _watch_parent()
     if tuner.objective.uses_torch:
         import torch
 
         torch.set_num_threads(1)
-    tuner.work()
+    try:
+        tuner.work()
+    except KeyboardInterrupt:
+        sys.exit(_INTERRUPTED_EXIT)
 
 
 # ====================================================================== the tuner
@@ -990,11 +1058,13 @@ class Tuner:
         digest = hashlib.sha256(canonical_json(identity).encode()).hexdigest()[:10]
         self.study_prefix = f"{label}-{digest}"
         self._storage_object: Any = None
+        self._active_study: Any = None  # the study this process is working on
 
     # ---- pickling: the storage connection stays in its process ------------------------------
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_storage_object"] = None
+        state["_active_study"] = None
         return state
 
     # ---- names and seeds --------------------------------------------------------------------
@@ -1091,6 +1161,7 @@ class Tuner:
         from optuna.trial import TrialState
 
         study = self._study(self.search_study_name(repeat), self._sampler(repeat))
+        self._active_study = study
         objective = self._search_objective(repeat)
         while True:
             _fail_stale_trials(study)
@@ -1189,6 +1260,7 @@ class Tuner:
 
         jobs, name = self._jobs(repeat)
         study = self._study(name, optuna.samplers.RandomSampler(seed=0))
+        self._active_study = study
         objective = self._confirm_objective(jobs)
         while True:
             _fail_stale_trials(study)
@@ -1354,13 +1426,18 @@ class Tuner:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         callback = on_trial or (lambda: None)
-        for repeat in range(self.repeats):
-            if self.batch_trials > 1:
-                self._run_search_batched(repeat, callback)
-                self._run_confirm_batched(repeat, callback)
-            else:
-                self._run_search(repeat, callback)
-                self._run_confirm(repeat, callback)
+        try:
+            for repeat in range(self.repeats):
+                if self.batch_trials > 1:
+                    self._run_search_batched(repeat, callback)
+                    self._run_confirm_batched(repeat, callback)
+                else:
+                    self._run_search(repeat, callback)
+                    self._run_confirm(repeat, callback)
+        except KeyboardInterrupt:
+            if self._active_study is not None:
+                _fail_own_trials(self._active_study, self._storage_handle)
+            raise
 
     def start_workers(self, n: int, *, first_index: int = 0) -> list[Any]:
         """Start ``n`` worker processes (``spawn``) running :meth:`work`; returns them started.
@@ -1394,15 +1471,16 @@ class Tuner:
         self._storage_handle  # noqa: B018 (reach the database before any trial starts)
         self.prepare()
         bar = self._progress_bar() if progress else None
-        try:
-            if workers == 1:
-                self.work(on_trial=(lambda: self._update_bar(bar)) if bar else None)
-            else:
-                self._supervise(self.start_workers(workers), bar)
-        finally:
-            if bar is not None:
-                self._update_bar(bar)
-                bar.close()
+        with _sigterm_interrupts():
+            try:
+                if workers == 1:
+                    self.work(on_trial=(lambda: self._update_bar(bar)) if bar else None)
+                else:
+                    self._supervise(self.start_workers(workers), bar)
+            finally:
+                if bar is not None:
+                    self._update_bar(bar)
+                    bar.close()
         result = self.result()
         self.save_records()
         return result
@@ -1412,6 +1490,8 @@ class Tuner:
         try:
             while any(p.is_alive() for p in processes):
                 for p in processes:
+                    if p.exitcode == _INTERRUPTED_EXIT:
+                        raise KeyboardInterrupt(f"tuning worker {p.name} was stopped")
                     if p.exitcode is not None and p.exitcode > 0:
                         raise RuntimeError(
                             f"tuning worker {p.name} failed (exit code {p.exitcode}); "
@@ -1430,10 +1510,17 @@ class Tuner:
                         stacklevel=2,
                     )
         finally:
+            # SIGTERM: each worker fails its trial under way and exits; one that does not
+            # within the grace period is killed (its trial is re-enqueued on resume)
             for p in processes:
                 if p.is_alive():
                     p.terminate()
-                p.join()
+            deadline = time.monotonic() + _STOP_GRACE_S
+            for p in processes:
+                p.join(max(0.0, deadline - time.monotonic()))
+                if p.is_alive():
+                    p.kill()
+                    p.join()
 
     def _progress_bar(self) -> Any:
         from tqdm.auto import tqdm
