@@ -13,6 +13,7 @@ repeated experiments; neither stream touches NumPy's global random state.
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -675,6 +676,13 @@ def make_setting(
             raise ValueError(f"setting4 needs {' and '.join(missing)} (N SKUs, H periods)")
     elif "n_skus" in overrides or "horizon_periods" in overrides:
         raise ValueError(f"n_skus and horizon_periods apply to setting4 only, not {name}")
+    accepted = set(inspect.signature(generator).parameters) - {"stream", "seed"} - set(fixed)
+    unknown = sorted(set(overrides) - accepted)
+    if unknown:
+        raise ValueError(
+            f"make_setting({name!r}): unknown argument(s) {unknown}; {name} accepts "
+            f"{sorted(accepted)}"
+        )
     kwargs = {**fixed, **overrides}
     kwargs.setdefault("name", dataset_name(name, stream=stream, seed=seed, **overrides))
     dataset = generator(stream=stream, seed=seed, **kwargs)

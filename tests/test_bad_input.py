@@ -1,0 +1,76 @@
+"""Bad input to the simulator, the dataset container and the generators: one clear
+``ValueError`` naming the parameter, never a silent truncation or a NaN result."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+
+from deepstock.datasets.synthetic import make_setting
+from deepstock.model.simulator import InventorySimulator
+
+DEMAND = np.ones((2, 10))
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"holding_cost": float("nan")}, "holding_cost must be a finite number"),
+        ({"backlog_cost": float("inf")}, "backlog_cost must be a finite number"),
+        ({"holding_cost": -1.0}, "holding_cost must be a finite number >= 0"),
+        ({"max_replenish": float("inf")}, "max_replenish must be a finite number"),
+        ({"max_replenish": 0.0}, "max_replenish must be a finite number in \\(0.0"),
+        ({"max_replenish": 1e39, "dtype": torch.float32}, "max_replenish .*3.40"),
+        ({"review_period": 2.5}, "review_period must hold whole numbers of days, got 2.5"),
+        ({"lead_time": np.full(2, 0.5)}, "lead_time must hold whole numbers"),
+        ({"lost_sales": "yes"}, "lost_sales must be a bool"),
+        ({"demand": np.ones((2, 0))}, "at least one trajectory and one day"),
+        ({"demand": np.ones((0, 10))}, "at least one trajectory and one day"),
+    ],
+)
+def test_simulator_refuses_bad_parameters(changes, message):
+    arguments = {"demand": DEMAND, "review_period": 2, "lead_time": 1, **changes}
+    demand = arguments.pop("demand")
+    review_period, lead_time = arguments.pop("review_period"), arguments.pop("lead_time")
+    with pytest.raises(ValueError, match=message):
+        InventorySimulator(demand, review_period, lead_time, device="cpu", **arguments)
+
+
+def test_whole_float_review_periods_are_accepted():
+    simulator = InventorySimulator(DEMAND, np.array([2.0, 3.0]), 1.0, device="cpu")
+    assert simulator.review_period.tolist() == [2, 3]
+
+
+def test_nan_orders_are_an_error_naming_the_day():
+    simulator = InventorySimulator(DEMAND, 2, 1, device="cpu")
+
+    def policy(observation):
+        order = torch.full_like(observation.inventory_position, 3.0)
+        return order if observation.day < 4 else order * float("nan")
+
+    with pytest.raises(ValueError, match="ordered nan on day 4 \\(trajectory 0\\)"):
+        simulator.rollout(policy)
+
+
+def test_empty_dataset_is_refused(setting1_dataset):
+    ds = setting1_dataset
+    rows = slice(0, 0)
+    with pytest.raises(ValueError, match="has no trajectories"):
+        dataclasses.replace(
+            ds,
+            demand=ds.demand[rows],
+            features=ds.features[rows],
+            review_period=ds.review_period[rows],
+            lead_time=ds.lead_time[rows],
+            initial_stock=ds.initial_stock[rows],
+            sku_id=ds.sku_id[rows],
+            split=ds.split[rows],
+        )
+
+
+def test_make_setting_refuses_unknown_keywords():
+    with pytest.raises(ValueError, match="unknown argument\\(s\\) \\['bogus'\\].*accepts"):
+        make_setting("setting1", bogus=3)
