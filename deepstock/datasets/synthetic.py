@@ -676,7 +676,7 @@ def make_setting(
             raise ValueError(f"setting4 needs {' and '.join(missing)} (N SKUs, H periods)")
     elif "n_skus" in overrides or "horizon_periods" in overrides:
         raise ValueError(f"n_skus and horizon_periods apply to setting4 only, not {name}")
-    accepted = set(inspect.signature(generator).parameters) - {"stream", "seed"} - set(fixed)
+    accepted = set(inspect.signature(generator).parameters) - {"stream", "seed"}
     unknown = sorted(set(overrides) - accepted)
     if unknown:
         raise ValueError(
