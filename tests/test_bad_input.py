@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 
 import numpy as np
 import pytest
@@ -74,3 +75,50 @@ def test_empty_dataset_is_refused(setting1_dataset):
 def test_make_setting_refuses_unknown_keywords():
     with pytest.raises(ValueError, match="unknown argument\\(s\\) \\['bogus'\\].*accepts"):
         make_setting("setting1", bogus=3)
+
+
+# ====================================================================== generate
+def test_a_dataset_too_large_for_this_machine_is_refused_before_drawing():
+    with pytest.raises(ValueError, match="needs about .* GiB \\(estimated\\)"):
+        make_setting("setting4", n_skus=10_000, horizon_periods=10_000)
+    with pytest.raises(ValueError, match="GiB"):
+        make_setting("setting1", horizon=10**9)
+
+
+def test_a_dataset_without_a_counted_day_is_refused_at_generation():
+    with pytest.raises(ValueError, match="warm-up P \\+ L = 7 days is not shorter than .* T = 7"):
+        make_setting("setting1", horizon=7, review_period=5, lead_time=2)
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["setting4", "--n", "10000", "--horizon", "10000"], "GiB"),
+        (["setting1", "--days", "3", "--review-period", "2", "--lead-time", "1"], "warm-up"),
+    ],
+)
+def test_cli_generate_refuses_in_one_line(tmp_path, capsys, argv, message):
+    from deepstock.tools.cli import main
+
+    with pytest.raises(SystemExit) as error:
+        main(["generate", *argv, "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert error.value.code == 2 and message in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_generate_refuses_an_out_that_is_a_file_or_unwritable(tmp_path, capsys):
+    from deepstock.tools.cli import main
+
+    target = tmp_path / "a_file"
+    target.write_text("keep me", encoding="utf-8")
+    with pytest.raises(SystemExit):
+        main(["generate", "setting1", "--out", str(target)])
+    assert "is a file" in capsys.readouterr().err and target.read_text() == "keep me"
+
+    # a folder nobody can create (even root): /proc accepts no new entries
+    if not os.path.isdir("/proc/self"):
+        pytest.skip("no /proc on this system")
+    with pytest.raises(SystemExit):
+        main(["generate", "setting1", "--out", "/proc/deepstock-test/new"])
+    assert "cannot write the dataset to /proc/deepstock-test/new" in capsys.readouterr().err

@@ -313,6 +313,8 @@ def _run_generate(args: argparse.Namespace) -> int:
     if args.setting == "setting4" and (args.n is None or args.horizon is None):
         parser.error("setting4 needs --n (number of SKUs) and --horizon (review periods H)")
 
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {args.out} is a file; give a folder (new or holding a dataset)")
     try:
         seed = 42 if args.seed is None else args.seed
         dataset = make_setting(args.setting, stream=args.stream, seed=seed, **overrides)
@@ -323,7 +325,10 @@ def _run_generate(args: argparse.Namespace) -> int:
     else:
         root = default_datasets_dir() or Path("data") / "datasets"
         folder = root / dataset_name(args.setting, stream=args.stream, seed=seed, **overrides)
-    save_dataset(dataset, folder)
+    try:
+        save_dataset(dataset, folder)
+    except OSError as error:  # a read-only folder, a file where a folder should be, a full disk
+        parser.error(f"cannot write the dataset to {folder}: {error.strerror or error}")
     sizes = ", ".join(f"{count} {split}" for split, count in dataset.split_sizes().items())
     print(
         f"wrote {folder}/{DATA_FILE} and {META_FILE}: dataset {dataset.name!r}, "
