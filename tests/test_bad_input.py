@@ -122,3 +122,39 @@ def test_cli_generate_refuses_an_out_that_is_a_file_or_unwritable(tmp_path, caps
     with pytest.raises(SystemExit):
         main(["generate", "setting1", "--out", "/proc/deepstock-test/new"])
     assert "cannot write the dataset to /proc/deepstock-test/new" in capsys.readouterr().err
+
+
+# ====================================================================== files
+def test_a_csv_with_invalid_utf8_names_the_file_and_line(tmp_path, setting1_dataset):
+    from deepstock.datasets.io import DATA_FILE, load_dataset, save_dataset
+
+    folder = save_dataset(setting1_dataset, tmp_path / "ds")
+    path = folder / DATA_FILE
+    lines = path.read_bytes().split(b"\n")
+    lines[4] += b"\xff"
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(ValueError, match=f"{DATA_FILE}: line 5 is not UTF-8 text \\(byte 0xff"):
+        load_dataset(folder)
+
+
+def test_a_config_file_with_a_yaml_syntax_error_is_one_line(tmp_path, capsys):
+    from deepstock.tools.cli import main
+
+    config = tmp_path / "config.yaml"
+    config.write_text("epochs: [1, 2\npatience: : 3\n", encoding="utf-8")
+    argv = ["train", "--setting", "setting1", "--method", "ds", "--reg", "base"]
+    with pytest.raises(SystemExit) as error:
+        main([*argv, "--config", str(config)])
+    err = capsys.readouterr().err
+    assert error.value.code == 2 and "YAML syntax error at line 2, column" in err
+    assert "Traceback" not in err
+
+
+def test_a_demand_beyond_the_training_dtype_names_the_sku(setting1_dataset):
+    demand = setting1_dataset.demand.copy()
+    demand[3, 7] = 1e300
+    dataset = dataclasses.replace(setting1_dataset, demand=demand)
+    message = f"demand 1e\\+300 of sku_id {dataset.sku_id[3]}, day 7 does not fit torch.float32"
+    with pytest.raises(ValueError, match=message):
+        InventorySimulator.from_dataset(dataset, device="cpu", dtype=torch.float32)
+    InventorySimulator.from_dataset(dataset, device="cpu", dtype=torch.float64)  # fits

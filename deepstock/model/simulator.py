@@ -410,7 +410,27 @@ class InventorySimulator:
         stockout_smoothing: float = STOCKOUT_SMOOTHING,
     ) -> InventorySimulator:
         """A simulator over every trajectory of ``dataset`` with its costs, order cap and
-        objective."""
+        objective.
+
+        Raises:
+            ValueError: a value does not fit ``dtype`` (a demand above float32's range, say),
+                naming the dataset, the SKU and the day.
+        """
+        limit = float(torch.finfo(dtype).max)
+        for name, values in (
+            ("demand", dataset.demand),
+            ("initial_stock", dataset.initial_stock),
+            ("features", dataset.features),
+        ):
+            too_large = np.abs(values) > limit
+            if too_large.any():
+                where = np.argwhere(too_large)[0]
+                day = f", day {where[1]}" if len(where) > 1 else ""
+                raise ValueError(
+                    f"dataset {dataset.name!r}: {name} {values[tuple(where)]:.6g} of sku_id "
+                    f"{dataset.sku_id[where[0]]}{day} does not fit {dtype} (largest "
+                    f"{limit:.6g}); rescale the data or use a wider dtype"
+                )
         return cls(
             dataset.demand,
             dataset.review_period,
