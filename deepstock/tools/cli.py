@@ -18,6 +18,7 @@ Commands:
     evaluate: score a saved policy file on a split of any dataset.
     order: a saved policy's recommended order per SKU for today's state.
     dashboard: open Optuna's dashboard on a tuning's storage.
+    store verify [--repair]: check every record of a result store (and quarantine the corrupt).
 
 ``--data PATH`` (a dataset folder or a ``.csv`` file, format in ``data/README.md``) replaces
 ``--setting`` in train, tune, run settings, benchmark and evaluate.
@@ -1294,6 +1295,55 @@ def _run_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- store -------------------------------------------------------------------------------------
+
+
+def _add_store(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "store",
+        help="check the result store's records",
+        description=(
+            "verify: check every run record (checksum, schema, key, array file) and every study "
+            "record of a result store; --repair moves the corrupt ones to <store>/quarantine/ "
+            "(nothing is deleted), so that the next tuning or chapter recomputes them. Exit "
+            "status 1 when corrupt records remain."
+        ),
+    )
+    parser.add_argument("action", choices=("verify",), help="what to do")
+    parser.add_argument(
+        "--results", type=Path, help="result store folder (default: data/results/PROFILE)"
+    )
+    parser.add_argument(
+        "--profile",
+        choices=_PROFILE_NAMES,
+        metavar="PROFILE",
+        default="quick",
+        help="whose store, when --results is not given: %(choices)s (default: quick)",
+    )
+    parser.add_argument("--repair", action="store_true", help="quarantine the corrupt records")
+    parser.set_defaults(handler=_run_store, command_parser=parser)
+
+
+def _run_store(args: argparse.Namespace) -> int:
+    from deepstock.results.store import ResultStore
+
+    parser: argparse.ArgumentParser = args.command_parser
+    if args.results is not None and not args.results.is_dir():
+        parser.error(f"--results {args.results}: no such folder")
+    try:
+        store = ResultStore(args.results) if args.results else ResultStore.for_profile(args.profile)
+    except ValueError as error:
+        parser.error(str(error))
+    report = store.verify(repair=args.repair)
+    for path, reason in report.corrupt:
+        print(f"corrupt: {reason}" if str(path) in reason else f"corrupt: {path}: {reason}")
+    for target in report.moved:
+        print(f"moved to {target}")
+    state = "all intact" if report.ok else f"{len(report.corrupt)} corrupt"
+    print(f"{store.root}: {report.runs} run and {report.studies} study records checked, {state}")
+    return 0 if report.ok or args.repair else 1
+
+
 # ---- dispatch --------------------------------------------------------------------------------
 
 _COMMANDS: tuple[Callable[[Any], None], ...] = (
@@ -1306,6 +1356,7 @@ _COMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_evaluate,
     _add_order,
     _add_dashboard,
+    _add_store,
 )
 
 

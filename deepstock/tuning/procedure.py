@@ -92,6 +92,7 @@ from deepstock.methods.train import config_from_mapping
 from deepstock.model.dataset import InventoryDataset
 from deepstock.model.simulator import resolve_device
 from deepstock.results.store import (
+    CorruptRecordError,
     ResultStore,
     cached_train,
     cached_train_population,
@@ -1482,8 +1483,53 @@ class Tuner:
                     self._update_bar(bar)
                     bar.close()
         result = self.result()
+        self.verify_records(result)
         self.save_records()
         return result
+
+    def verify_records(self, result: TuningResult) -> list[str]:
+        """Check the stored run records the result relies on and recompute the corrupt ones.
+
+        The trial values come from the study, so a damaged record in the result store would
+        otherwise go unseen (and be lost to a fresh checkout, which rebuilds studies from the
+        store). Each corrupt run is trained again with its configuration and seed (the store
+        replaces the record); a recomputed validation loss that differs from the study's is
+        warned about.
+
+        Returns:
+            The keys of the records found corrupt.
+        """
+        store = getattr(self.objective, "store", None)
+        if not isinstance(store, ResultStore):
+            return []
+        runs: dict[str, tuple[str, int, float]] = {}
+        for table, configs in ((result.trials, result.trials["config"]), (result.confirm, None)):
+            for index, row in table.reset_index(drop=True).iterrows():
+                if not row["key"] or row["key"] in runs:
+                    continue
+                config = configs[index] if configs is not None else self._confirm_config(row)
+                runs[row["key"]] = (config, int(row["seed"]), float(row["val_loss"]))
+        corrupt = []
+        for key, (config, seed, val_loss) in runs.items():
+            try:
+                store.read(key)
+            except CorruptRecordError:
+                corrupt.append(key)
+                score = self.objective.evaluate(json.loads(config), seed)
+                if not math.isclose(_finite_or_inf(score.val_loss), val_loss, rel_tol=1e-9):
+                    warnings.warn(
+                        f"run {key} was corrupt in the store and was recomputed: validation "
+                        f"loss {score.val_loss:.6g}, the study has {val_loss:.6g}",
+                        stacklevel=2,
+                    )
+        return corrupt
+
+    def _confirm_config(self, row: Any) -> str:
+        jobs, _ = self._jobs(int(row["repeat"]))
+        for job in jobs:
+            if job["trial_number"] == row["trial_number"] and job["seed"] == row["seed"]:
+                return canonical_json(job["config"])
+        raise RuntimeError(f"stage-2 run {row['key']} matches no job")
 
     def _supervise(self, processes: list[Any], bar: Any) -> None:
         """Wait for the workers, updating the bar; a worker that raised stops them all."""
