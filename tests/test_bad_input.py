@@ -158,3 +158,30 @@ def test_a_demand_beyond_the_training_dtype_names_the_sku(setting1_dataset):
     with pytest.raises(ValueError, match=message):
         InventorySimulator.from_dataset(dataset, device="cpu", dtype=torch.float32)
     InventorySimulator.from_dataset(dataset, device="cpu", dtype=torch.float64)  # fits
+
+
+# ====================================================================== chapters and loaders
+def test_load_setting_names_a_bad_stream_instead_of_a_mismatch():
+    from deepstock.datasets.catalog import load_setting
+
+    with pytest.raises(ValueError, match="stream must be one of \\('authors', 'fresh'\\)"):
+        load_setting("setting1", stream="bogus")
+
+
+def test_the_model_chapter_names_a_trajectory_out_of_range(tmp_path):
+    from pathlib import Path
+
+    from deepstock.tools.book import NotebookExecutionError, execute_chapter
+
+    root = Path(__file__).resolve().parent.parent
+    parameters = {"profile": "smoke", "device": "cpu", "trajectory": 500}
+    with pytest.raises(
+        NotebookExecutionError, match="trajectory must be an integer in \\[0, 99\\], got 500"
+    ):
+        execute_chapter(
+            "inventory_model",
+            root / "notebooks" / "inventory_model.md",
+            tmp_path / "inventory_model.ipynb",
+            parameters,
+            cwd=root,
+        )

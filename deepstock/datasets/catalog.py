@@ -11,11 +11,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from deepstock.core.checks import check_choice, check_int
 from deepstock.core.files import data_dir
 from deepstock.datasets.io import META_FILE, load_dataset
 from deepstock.datasets.proxy import EXPERIMENT_SEED, experiment_proxy, generate_proxy
 from deepstock.datasets.synthetic import (
     SETTINGS,
+    STREAMS,
     dataset_name,
     generator_defaults,
     make_setting,
@@ -71,7 +73,9 @@ def load_setting(
     root = Path(datasets_dir) if datasets_dir is not None else default_datasets_dir()
     if name == "proxy":
         return _load_proxy(root, stream=stream, seed=seed, overrides=overrides)
-    seed = 42 if seed is None else seed
+    # checked before the folder name is formed: a bad value must not read as a mismatch
+    check_choice("stream", stream, STREAMS)
+    seed = 42 if seed is None else check_int("seed", seed, 0)
     folder_name = dataset_name(name, stream=stream, seed=seed, **overrides)
     if root is not None and (root / folder_name / META_FILE).is_file():
         dataset = load_dataset(root / folder_name)
