@@ -185,3 +185,33 @@ def test_the_model_chapter_names_a_trajectory_out_of_range(tmp_path):
             parameters,
             cwd=root,
         )
+
+
+def test_a_committed_dataset_edited_by_hand_is_refused(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from deepstock.datasets.catalog import FINGERPRINTS_FILE, default_datasets_dir, load_setting
+    from deepstock.datasets.io import save_dataset
+
+    committed = default_datasets_dir()
+    if committed is None:
+        pytest.skip("not a checkout")
+    # the manifest holds what the generator writes (the proxy: its committed file)
+    for name in ("setting1", "setting2", "setting3"):
+        fresh = save_dataset(make_setting(name), tmp_path / "fresh" / name)
+        for path in fresh.iterdir():
+            assert path.read_bytes() == (committed / name / path.name).read_bytes()
+    root = tmp_path / "datasets"
+    shutil.copytree(committed / "setting1", root / "setting1")
+    shutil.copy(committed / FINGERPRINTS_FILE, root / FINGERPRINTS_FILE)
+    assert load_setting("setting1", datasets_dir=root).equals(make_setting("setting1"))
+
+    csv = root / "setting1" / "trajectories.csv"
+    text = csv.read_text(encoding="utf-8").splitlines(keepends=True)
+    fields = text[1].split(",")
+    fields[3] = str(float(fields[3]) + 1)  # one demand changed by one unit
+    text[1] = ",".join(fields)
+    csv.write_text("".join(text), encoding="utf-8")
+    with pytest.raises(ValueError, match=f"{Path('setting1', 'trajectories.csv')} differs from"):
+        load_setting("setting1", datasets_dir=root)
