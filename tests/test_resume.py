@@ -211,6 +211,7 @@ def _alive(pid: int) -> bool:
     return True
 
 
+@pytest.mark.slow  # about 85 s each on a loaded 2-core machine: three processes import torch
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT, signal.SIGKILL])
 def test_workers_die_with_their_parent_and_the_tuning_resumes(tmp_path, signum):
     import subprocess
