@@ -934,7 +934,7 @@ def _watch_parent() -> None:
         multiprocessing.connection.wait([parent.sentinel])
         os.kill(os.getpid(), signal.SIGTERM)
         time.sleep(_STOP_GRACE_S)
-        os._exit(1)
+        os.kill(os.getpid(), signal.SIGKILL)  # still running: end it outright
 
     threading.Thread(target=watch, name="deepstock-parent-watch", daemon=True).start()
 
