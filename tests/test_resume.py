@@ -96,7 +96,9 @@ def test_a_killed_worker_resumed_at_once_gives_the_uninterrupted_result(tmp_path
     while True:  # 4 finished trials and a 5th under way (sampled), then kill the worker
         trials = study.get_trials(deepcopy=False)
         complete = sum(t.state == optuna.trial.TrialState.COMPLETE for t in trials)
-        running = [t for t in trials if t.state == optuna.trial.TrialState.RUNNING and t.params]
+        running = [  # sampled in full (x, learning_rate, width)
+            t for t in trials if t.state == optuna.trial.TrialState.RUNNING and len(t.params) == 3
+        ]
         if complete >= 4 and running:
             break
         assert worker.is_alive() and time.monotonic() < deadline, "worker did not progress"
