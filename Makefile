@@ -20,6 +20,8 @@ setup: $(STAMP)
 # System packages some tests use (Chromium for the book's browser check, PostgreSQL for shared
 # tuning storage); installed with apt-get when missing and possible, else those tests skip.
 system-deps:
+	@echo "system packages for some tests: Chromium (book browser check), PostgreSQL (shared storage);"
+	@echo "  installed with apt-get when missing and possible (root or sudo), else those tests skip"
 	@bash scripts/install_chromium.sh >/dev/null 2>&1 \
 		|| echo "note: Chromium could not be installed; the book's browser check will be skipped"
 	@bash scripts/postgres_server.sh install >/dev/null 2>&1 \

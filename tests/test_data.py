@@ -277,7 +277,7 @@ def test_make_setting_errors():
         make_setting("setting4", n_skus=5)
     with pytest.raises(ValueError, match="apply to setting4 only"):
         make_setting("setting1", n_skus=5)
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="unknown argument.*not_a_parameter"):
         make_setting("setting1", not_a_parameter=1)
 
 

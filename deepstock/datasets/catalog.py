@@ -7,15 +7,19 @@ generates it otherwise.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
 
-from deepstock.core.files import data_dir
+from deepstock.core.checks import check_choice, check_int
+from deepstock.core.files import atomic_write, data_dir
 from deepstock.datasets.io import META_FILE, load_dataset
 from deepstock.datasets.proxy import EXPERIMENT_SEED, experiment_proxy, generate_proxy
 from deepstock.datasets.synthetic import (
     SETTINGS,
+    STREAMS,
     dataset_name,
     generator_defaults,
     make_setting,
@@ -71,9 +75,12 @@ def load_setting(
     root = Path(datasets_dir) if datasets_dir is not None else default_datasets_dir()
     if name == "proxy":
         return _load_proxy(root, stream=stream, seed=seed, overrides=overrides)
-    seed = 42 if seed is None else seed
+    # checked before the folder name is formed: a bad value must not read as a mismatch
+    check_choice("stream", stream, STREAMS)
+    seed = 42 if seed is None else check_int("seed", seed, 0)
     folder_name = dataset_name(name, stream=stream, seed=seed, **overrides)
     if root is not None and (root / folder_name / META_FILE).is_file():
+        check_fingerprints(root, folder_name)
         dataset = load_dataset(root / folder_name)
         params = dataset.params
         # Every generator argument must be the one asked for: the overrides, else the
@@ -110,7 +117,58 @@ def _load_proxy(
         )
     committed = seed in (None, EXPERIMENT_SEED) and not overrides
     if committed and root is not None and (root / PROXY_FOLDER / META_FILE).is_file():
+        check_fingerprints(root, PROXY_FOLDER)
         return load_dataset(root / PROXY_FOLDER)
     if committed:
         return experiment_proxy()
     return generate_proxy(seed=EXPERIMENT_SEED if seed is None else seed, **overrides)
+
+
+#: The manifest of the committed datasets: ``{folder: {file name: SHA-256 of its bytes}}``.
+FINGERPRINTS_FILE = "fingerprints.json"
+
+
+def _file_digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_fingerprints(root: str | os.PathLike[str], folders: list[str]) -> Path:
+    """Record the SHA-256 of every file of ``folders`` under ``root`` in
+    ``root/fingerprints.json`` (run after regenerating a committed dataset)."""
+    root = Path(root)
+    manifest = {
+        folder: {path.name: _file_digest(path) for path in sorted((root / folder).iterdir())}
+        for folder in sorted(folders)
+    }
+    return atomic_write(root / FINGERPRINTS_FILE, json.dumps(manifest, indent=1) + "\n")
+
+
+def check_fingerprints(root: str | os.PathLike[str], folder: str) -> None:
+    """Compare the files of ``root/folder`` with the manifest (when ``root`` has one that lists
+    the folder): a dataset edited by hand must not load silently.
+
+    Raises:
+        ValueError: a file differs from (or is missing beside) what its generator wrote.
+    """
+    root = Path(root)
+    manifest_path = root / FINGERPRINTS_FILE
+    if not manifest_path.is_file():
+        return
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ValueError(f"{manifest_path}: not a valid manifest ({error})") from None
+    expected = manifest.get(folder)
+    if not isinstance(expected, dict):
+        return
+    for name, digest in expected.items():
+        path = root / folder / name
+        if not path.is_file():
+            raise ValueError(f"{path}: missing (the committed dataset {folder!r} has it)")
+        if _file_digest(path) != digest:
+            raise ValueError(
+                f"{path} differs from what its generator wrote (its SHA-256 is not the one in "
+                f"{manifest_path.name}); restore it with `git checkout -- {path}` or, for a "
+                "deliberate change, regenerate it with `deepstock generate` and update the "
+                "manifest (deepstock.datasets.catalog.write_fingerprints)"
+            )

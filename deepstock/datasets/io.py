@@ -10,6 +10,7 @@ error names the file, and the line, column and SKU of a bad value.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 import re
@@ -132,11 +133,24 @@ _OPTIONAL_META_TYPES: dict[str, tuple[type, ...]] = {
 }
 
 
+def _read_utf8(path: Path) -> str:
+    """The text of ``path``; bytes that are not UTF-8 are an error naming the line."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ValueError(
+            f"{path}: line {line} is not UTF-8 text (byte {data[error.start]:#04x} at offset "
+            f"{error.start})"
+        ) from None
+
+
 def _read_meta(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise FileNotFoundError(f"{path}: missing (a dataset folder holds {META_FILE})")
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
+        meta = json.loads(_read_utf8(path))
     except json.JSONDecodeError as error:
         raise ValueError(f"{path}: not valid JSON: {error}") from None
     if not isinstance(meta, dict):
@@ -196,12 +210,13 @@ def _parse_column(path: Path, column: str, texts: list[str], kind: str) -> np.nd
 
 
 def _read_rows(data_path: Path) -> tuple[list[str], list[list[str]]]:
-    """The header and the body rows of a CSV file (the error names the file)."""
-    with data_path.open(encoding="utf-8", newline="") as stream:
-        try:
-            rows = list(csv.reader(stream, strict=True))
-        except csv.Error as error:
-            raise ValueError(f"{data_path}: not a valid CSV file: {error}") from None
+    """The header and the body rows of a CSV file (the error names the file, and the line of
+    bytes that are not UTF-8)."""
+    text = _read_utf8(data_path)
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error as error:
+        raise ValueError(f"{data_path}: not a valid CSV file: {error}") from None
     if not rows:
         raise ValueError(f"{data_path}: empty file (expected a header row)")
     return rows[0], rows[1:]

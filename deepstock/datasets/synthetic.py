@@ -13,6 +13,8 @@ repeated experiments; neither stream touches NumPy's global random state.
 from __future__ import annotations
 
 import dataclasses
+import inspect
+import os
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -650,6 +652,62 @@ def dataset_name(
     return "-".join(parts)
 
 
+#: Bytes per trajectory-day of a dataset in memory and while it is drawn, written and simulated
+#: (float64 demand, int64 lead times, the features, the CSV text and the simulator's per-day
+#: tensors): a rough, generous factor for refusing what cannot fit.
+BYTES_PER_TRAJECTORY_DAY = 160
+
+
+def available_memory_bytes() -> int | None:
+    """Physical memory of this machine in bytes (``None`` where the OS does not say)."""
+    try:
+        return int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def estimated_bytes(setting: str, **arguments: Any) -> int:
+    """A rough memory need of ``make_setting(setting, **arguments)`` in bytes
+    (:data:`BYTES_PER_TRAJECTORY_DAY` per trajectory-day)."""
+    generator, fixed = _SETTING_GENERATORS[setting]
+    return _estimated_bytes(generator, {**fixed, **arguments})
+
+
+def _estimated_bytes(generator: Any, kwargs: dict[str, Any]) -> int:
+    values = {
+        name: parameter.default
+        for name, parameter in inspect.signature(generator).parameters.items()
+        if parameter.default is not inspect.Parameter.empty
+    }
+    values.update(kwargs)
+
+    def integer(key: str) -> int:
+        value = values.get(key, 0)
+        return int(value) if isinstance(value, (int, np.integer)) else 0
+
+    if "n_skus" in values:  # setting 4: train, val and test_repeats trajectories per SKU
+        rows = integer("n_skus") * (2 + integer("test_repeats"))
+        days = integer("review_period") + integer("lead_time")
+        days += integer("review_period") * integer("horizon_periods")
+    else:
+        rows = integer("train_size") + integer("val_size") + integer("test_size")
+        days = integer("horizon")
+    return rows * days * BYTES_PER_TRAJECTORY_DAY
+
+
+def _check_size(setting: str, generator: Any, kwargs: dict[str, Any]) -> None:
+    """Refuse, before drawing anything, a dataset whose estimated memory need exceeds half of
+    this machine's memory (it would end in an out-of-memory kill, not an error)."""
+    need = _estimated_bytes(generator, kwargs)
+    memory = available_memory_bytes()
+    if memory is not None and need > memory // 2:
+        raise ValueError(
+            f"make_setting({setting!r}) with these sizes needs about {need / 2**30:.1f} GiB "
+            f"(estimated), more than half of this machine's {memory / 2**30:.1f} GiB; choose "
+            "fewer SKUs, trajectories or days"
+        )
+
+
 def make_setting(
     name: str, /, *, stream: str = "authors", seed: int = 42, **overrides: Any
 ) -> InventoryDataset:
@@ -675,8 +733,24 @@ def make_setting(
             raise ValueError(f"setting4 needs {' and '.join(missing)} (N SKUs, H periods)")
     elif "n_skus" in overrides or "horizon_periods" in overrides:
         raise ValueError(f"n_skus and horizon_periods apply to setting4 only, not {name}")
+    accepted = set(inspect.signature(generator).parameters) - {"stream", "seed"}
+    unknown = sorted(set(overrides) - accepted)
+    if unknown:
+        raise ValueError(
+            f"make_setting({name!r}): unknown argument(s) {unknown}; {name} accepts "
+            f"{sorted(accepted)}"
+        )
     kwargs = {**fixed, **overrides}
+    _check_size(name, generator, kwargs)
     kwargs.setdefault("name", dataset_name(name, stream=stream, seed=seed, **overrides))
     dataset = generator(stream=stream, seed=seed, **kwargs)
+    warmup, horizon = int(dataset.warmup.max()), dataset.horizon
+    if warmup >= horizon:
+        # the simulator would refuse it later, after the file is written
+        raise ValueError(
+            f"make_setting({name!r}): the warm-up P + L = {warmup} days is not shorter than the "
+            f"horizon T = {horizon}, so no day would be counted; lengthen the horizon or "
+            "shorten the review period or lead time"
+        )
     params = {"setting": name, **dataset.params}
     return dataclasses.replace(dataset, params=params)

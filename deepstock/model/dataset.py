@@ -128,6 +128,8 @@ class InventoryDataset:
             raise ValueError(f"name must be a non-empty string, got {self.name!r}")
         if horizon < 1:
             raise ValueError(f"demand must have at least one day (T >= 1), got shape {(n, 0)}")
+        if n < 1:
+            raise ValueError(f"dataset {self.name!r} has no trajectories (demand has 0 rows)")
         if self.features.shape[:2] != (n, horizon):
             raise ValueError(
                 f"features must have shape (n, T, F) with (n, T) = {(n, horizon)}, "

@@ -43,11 +43,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor
 
+from deepstock.core.checks import check_number
 from deepstock.model.dataset import InventoryDataset
 
 __all__ = [
@@ -85,6 +87,20 @@ def resolve_device(device: str | torch.device = "auto") -> torch.device:
     if device.startswith("cuda") and not torch.cuda.is_available():
         raise ValueError(f"device {device!r} requested but CUDA is not available")
     return torch.device(device)
+
+
+def _integer_tensor(name: str, value: Any, options: dict[str, Any]) -> Tensor:
+    """``value`` as an int64 tensor; a fractional value is an error (not truncated)."""
+    tensor = torch.as_tensor(value)
+    if tensor.dtype == torch.bool:
+        raise ValueError(f"{name} must hold integers, got booleans")
+    if tensor.is_floating_point():
+        bad = ~torch.isfinite(tensor) | (tensor != torch.round(tensor))
+        if bool(bad.any()):
+            raise ValueError(
+                f"{name} must hold whole numbers of days, got {tensor[bad].flatten()[0].item()}"
+            )
+    return tensor.to(**options)
 
 
 @dataclass(frozen=True)
@@ -276,6 +292,16 @@ class InventorySimulator:
     ) -> None:
         if objective not in _OBJECTIVES:
             raise ValueError(f"objective must be one of {_OBJECTIVES}, got {objective!r}")
+        if not isinstance(lost_sales, (bool, np.bool_)):
+            raise ValueError(f"lost_sales must be a bool, got {lost_sales!r}")
+        holding_cost = check_number("holding_cost", holding_cost, 0.0)
+        backlog_cost = check_number("backlog_cost", backlog_cost, 0.0)
+        if not dtype.is_floating_point:
+            raise ValueError(f"dtype must be a floating-point torch dtype, got {dtype}")
+        # the cap must be representable: a float32 cap above its range would become inf
+        max_replenish = check_number(
+            "max_replenish", max_replenish, 0.0, torch.finfo(dtype).max, low_open=True
+        )
         if not (isinstance(stockout_smoothing, (int, float)) and 0 < stockout_smoothing < 1e6):
             raise ValueError(f"stockout_smoothing must be > 0, got {stockout_smoothing!r}")
         self.device = resolve_device(device)
@@ -283,15 +309,21 @@ class InventorySimulator:
         demand = torch.as_tensor(demand, dtype=dtype, device=self.device)
         if demand.ndim != 2:
             raise ValueError(f"demand must have shape (batch, T), got {tuple(demand.shape)}")
+        if demand.shape[0] < 1 or demand.shape[1] < 1:
+            raise ValueError(
+                f"demand must have at least one trajectory and one day, got shape "
+                f"{tuple(demand.shape)}"
+            )
         if not torch.isfinite(demand).all() or (demand < 0).any():
             raise ValueError("demand must be finite and >= 0")
         batch, horizon = demand.shape
         long_kw = {"dtype": torch.int64, "device": self.device}
 
-        review_period = torch.as_tensor(review_period, **long_kw).expand(batch).clone()
+        review_period = _integer_tensor("review_period", review_period, long_kw)
+        review_period = review_period.expand(batch).clone()
         if (review_period < 1).any():
             raise ValueError("review_period must be >= 1")
-        lead_time = torch.as_tensor(lead_time, **long_kw)
+        lead_time = _integer_tensor("lead_time", lead_time, long_kw)
         if lead_time.ndim <= 1:
             lead_time = lead_time.reshape(-1, 1) if lead_time.ndim == 1 else lead_time
             lead_time = lead_time.expand(batch, horizon).clone()
@@ -318,10 +350,6 @@ class InventorySimulator:
             raise ValueError("initial_stock must be finite")
         if lost_sales and (initial_stock < 0).any():
             raise ValueError("initial_stock must be >= 0 under lost sales")
-        if holding_cost < 0 or backlog_cost < 0:
-            raise ValueError("holding_cost and backlog_cost must be >= 0")
-        if not max_replenish > 0:
-            raise ValueError(f"max_replenish must be > 0, got {max_replenish}")
 
         self.batch_size = batch
         self.horizon = horizon
@@ -382,7 +410,27 @@ class InventorySimulator:
         stockout_smoothing: float = STOCKOUT_SMOOTHING,
     ) -> InventorySimulator:
         """A simulator over every trajectory of ``dataset`` with its costs, order cap and
-        objective."""
+        objective.
+
+        Raises:
+            ValueError: a value does not fit ``dtype`` (a demand above float32's range, say),
+                naming the dataset, the SKU and the day.
+        """
+        limit = float(torch.finfo(dtype).max)
+        for name, values in (
+            ("demand", dataset.demand),
+            ("initial_stock", dataset.initial_stock),
+            ("features", dataset.features),
+        ):
+            too_large = np.abs(values) > limit
+            if too_large.any():
+                where = np.argwhere(too_large)[0]
+                day = f", day {where[1]}" if len(where) > 1 else ""
+                raise ValueError(
+                    f"dataset {dataset.name!r}: {name} {values[tuple(where)]:.6g} of sku_id "
+                    f"{dataset.sku_id[where[0]]}{day} does not fit {dtype} (largest "
+                    f"{limit:.6g}); rescale the data or use a wider dtype"
+                )
         return cls(
             dataset.demand,
             dataset.review_period,
@@ -602,6 +650,15 @@ class InventorySimulator:
             ends.append(outcome.end_inventory)
             losts.append(outcome.lost_demand)
             sales.append(outcome.sales)
+        all_orders = torch.stack(orders, dim=1)
+        # one check per rollout (not per day: that would wait on the device every day)
+        finite = torch.isfinite(all_orders)
+        if not bool(finite.all()):
+            row, day = (int(i) for i in torch.nonzero(~finite)[0])
+            raise ValueError(
+                f"the policy ordered {all_orders[row, day].item()} on day {day} "
+                f"(trajectory {int(idx[row])}); orders must be finite numbers"
+            )
         end_inventory = torch.stack(ends, dim=1)
         lost_demand = torch.stack(losts, dim=1)
         counted = self.counted[idx]
@@ -615,7 +672,7 @@ class InventorySimulator:
         else:
             trajectory_loss = daily.sum(dim=1) / counted.sum(dim=1)
         return Rollout(
-            orders=torch.stack(orders, dim=1),
+            orders=all_orders,
             inventory_position=torch.stack(positions, dim=1),
             end_inventory=end_inventory,
             lost_demand=lost_demand,

@@ -79,6 +79,7 @@ __all__ = [
     "RESULT_SOURCES",
     "CorruptRecordError",
     "ResultStore",
+    "StoreReport",
     "cached_train",
     "cached_train_population",
     "canonical_json",
@@ -688,16 +689,93 @@ class ResultStore:
         _check_study_name(name)
         path = self.studies_dir / f"{name}.json"
         try:
-            body = json.loads(path.read_text(encoding="utf-8"))
-            checksum = body.pop("checksum")
-            if body.get("name") != name or _sha256(canonical_json(body)) != checksum:
-                raise CorruptRecordError("checksum or name mismatch")
+            return self.read_study(path)
         except FileNotFoundError:
             return None
-        except (ValueError, KeyError, AttributeError, TypeError) as error:
-            warnings.warn(f"corrupt study record {path}, ignored: {error}", stacklevel=2)
+        except CorruptRecordError as error:
+            warnings.warn(f"corrupt study record, ignored: {error}", stacklevel=2)
             return None
-        return body["payload"]
+
+    def read_study(self, path: Path) -> dict[str, Any]:
+        """The payload of the study record at ``path``.
+
+        Raises:
+            FileNotFoundError: there is no such file.
+            CorruptRecordError: it does not parse, lacks its fields or fails its checksum.
+        """
+        data = Path(path).read_bytes()
+        try:
+            body = json.loads(data.decode("utf-8"))
+            checksum = body.pop("checksum")
+            if body.get("name") != Path(path).stem:
+                raise CorruptRecordError(f"{path}: holds the study {body.get('name')!r}")
+            if _sha256(canonical_json(body)) != checksum:
+                raise CorruptRecordError(f"{path}: checksum mismatch (the file was altered)")
+            payload = body["payload"]
+            if not isinstance(payload, dict) or not isinstance(payload.get("trials"), list):
+                raise CorruptRecordError(f"{path}: the payload lacks its trials")
+        except CorruptRecordError:
+            raise
+        except (ValueError, KeyError, AttributeError, TypeError) as error:
+            raise CorruptRecordError(f"{path}: not a study record ({error})") from None
+        return payload
+
+    def verify(self, *, repair: bool = False) -> StoreReport:
+        """Check every run record (checksum, schema, key, array file) and every study record.
+
+        Args:
+            repair: move each corrupt file (and a corrupt run's array file) into
+                ``<root>/quarantine/`` (nothing is deleted), so that the next use recomputes it.
+
+        Returns:
+            A :class:`StoreReport`.
+        """
+        report = StoreReport(root=self.root)
+        for key in self.keys():
+            report.runs += 1
+            try:
+                self.read(key)
+            except CorruptRecordError as error:
+                report.corrupt.append((self.path(key), str(error)))
+        if self.studies_dir.is_dir():
+            for path in sorted(self.studies_dir.glob("*.json")):
+                report.studies += 1
+                try:
+                    self.read_study(path)
+                except CorruptRecordError as error:
+                    report.corrupt.append((path, str(error)))
+        if repair:
+            quarantine = self.root / "quarantine"
+            for path, _ in report.corrupt:
+                for item in (path, path.with_suffix(".npz")):
+                    if item.exists():
+                        target = quarantine / item.relative_to(self.root)
+                        target.parent.mkdir(parents=True, exist_ok=True)
+                        os.replace(item, target)
+                        report.moved.append(target)
+        return report
+
+
+@dataclass
+class StoreReport:
+    """What :meth:`ResultStore.verify` found.
+
+    Attributes:
+        root: the store's folder.
+        runs, studies: how many run and study records were checked.
+        corrupt: ``(file, reason)`` of each record that cannot be trusted.
+        moved: where ``repair`` moved the corrupt files (under ``<root>/quarantine/``).
+    """
+
+    root: Path
+    runs: int = 0
+    studies: int = 0
+    corrupt: list[tuple[Path, str]] = field(default_factory=list)
+    moved: list[Path] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.corrupt
 
 
 def _check_key(key: str) -> None:

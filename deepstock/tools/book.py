@@ -29,6 +29,8 @@ from __future__ import annotations
 
 import argparse
 import datetime as _dt
+import hashlib
+import json
 import os
 import shutil
 import subprocess
@@ -42,7 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from deepstock import __version__
-from deepstock.core.files import checkout_root
+from deepstock.core.files import atomic_write, checkout_root
 from deepstock.model.simulator import resolve_device
 from deepstock.tuning.profiles import PROFILES as _PROFILE_TABLE
 
@@ -57,6 +59,7 @@ __all__ = [
     "NotebookExecutionError",
     "build_book",
     "build_html",
+    "chapter_cache_key",
     "chapter_sources",
     "check_toc",
     "code_version",
@@ -578,8 +581,13 @@ def build_book(
     timeout: float | None = None,
     kernel_name: str | None = None,
     log: Any = print,
+    force: bool = False,
 ) -> Path | None:
     """Execute the chapters and build the HTML book (see the module docstring).
+
+    A chapter whose source, parameters, package code and data (:func:`chapter_cache_key`) are
+    those of its last successful execution is not executed again (``force`` executes it
+    anyway): a second build with nothing changed only renders the HTML.
 
     Args:
         profile: one of :data:`PROFILE_NAMES`, passed to every chapter.
@@ -594,6 +602,7 @@ def build_book(
         timeout: seconds one cell may run (``None``: no limit).
         kernel_name: Jupyter kernel (default: the chapters' own, this interpreter).
         log: where progress lines go.
+        force: execute every selected chapter, even one whose cache key is unchanged.
 
     Returns:
         ``_build/html/index.html`` (``None`` when ``html`` is false).
@@ -622,10 +631,20 @@ def build_book(
                 "see each chapter's parameters cell"
             )
 
+    cache = _read_cache(layout)
+    inputs = _inputs_digest(layout)
     jobs_list = []
+    chapter_parameters: dict[str, dict[str, Any]] = {}
+    cached: list[str] = []
     for name in selected:
         parameters = {"profile": profile, "device": device}
         parameters.update({k: v for k, v in overrides.items() if k in declared[name]})
+        chapter_parameters[name] = parameters
+        key = chapter_cache_key(layout, sources[name], parameters, inputs)
+        if not force and cache.get(name) == key and layout.generated_notebook(name).is_file():
+            cached.append(name)
+            continue
+        cache.pop(name, None)  # stale until this execution succeeds
         jobs_list.append(
             (
                 name,
@@ -638,6 +657,8 @@ def build_book(
             )
         )
 
+    if cached:
+        log(f"unchanged since their last run, not executed: {', '.join(cached)}")
     log(f"executing {len(jobs_list)} chapter(s) with profile={profile} device={device}")
     start = time.perf_counter()
     runs: list[ChapterRun] = []
@@ -667,8 +688,19 @@ def build_book(
         for line in run.stderr:
             log(f"  note: {run.chapter} wrote to stderr (not shown in the book): {line}")
     log(f"executed in {time.perf_counter() - start:.1f} s")
+    if runs:
+        # keys of the state after the runs (a chapter may have added results): what the next
+        # build sees when nothing changes meanwhile
+        inputs = _inputs_digest(layout)
+        for run in runs:
+            cache[run.chapter] = chapter_cache_key(
+                layout, sources[run.chapter], chapter_parameters[run.chapter], inputs
+            )
+    _write_cache(layout, cache)
     if failures:
         raise BookBuildError("\n".join(failures))
+    if not html:
+        return None  # executing some chapters needs no others: only the HTML needs them all
 
     missing = [name for name in chapters if not layout.generated_notebook(name).is_file()]
     if missing:
@@ -676,12 +708,70 @@ def build_book(
             f"chapters {missing} have not been executed yet; run without --only, or with "
             f"--only {' '.join(missing)}"
         )
-    if not html:
-        return None
     start = time.perf_counter()
     index = build_html(layout)
     log(f"built the HTML in {time.perf_counter() - start:.1f} s")
     return index
+
+
+# ---------------------------------------------------------------------- the chapter cache
+#: Where the cache keys of the executed chapters are kept, beside the executed notebooks.
+CACHE_FILE = ".chapter-cache.json"
+
+#: What the chapters read besides their source and parameters: every file under these folders
+#: of the project counts (the datasets and the result stores).
+CACHE_DATA_FOLDERS: tuple[str, ...] = ("data/datasets", "data/results")
+
+
+def _tree_digest(folder: Path, suffixes: tuple[str, ...] | None = None) -> str:
+    """SHA-256 over the relative paths and contents of the files under ``folder``."""
+    digest = hashlib.sha256()
+    if folder.is_dir():
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            if suffixes is not None and path.suffix not in suffixes:
+                continue
+            if "__pycache__" in path.parts:
+                continue
+            digest.update(path.relative_to(folder).as_posix().encode())
+            digest.update(b"\0")
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def chapter_cache_key(
+    layout: BookLayout, source: Path, parameters: Mapping[str, Any], inputs: str | None = None
+) -> str:
+    """The key of one chapter execution: a hash of the chapter source, its parameters, the
+    package's code and the data it reads (:data:`CACHE_DATA_FOLDERS`). The same key means the
+    chapter would compute the same page again (up to library versions, which are not in it).
+
+    ``inputs`` is :func:`_inputs_digest` of the layout, when already computed.
+    """
+    digest = hashlib.sha256()
+    digest.update(source.read_bytes())
+    digest.update(json.dumps(dict(parameters), sort_keys=True, default=str).encode())
+    digest.update((inputs if inputs is not None else _inputs_digest(layout)).encode())
+    return digest.hexdigest()[:32]
+
+
+def _inputs_digest(layout: BookLayout) -> str:
+    package = Path(__file__).resolve().parent.parent
+    parts = [_tree_digest(package, (".py", ".yaml"))]
+    parts += [_tree_digest(layout.root / folder) for folder in CACHE_DATA_FOLDERS]
+    return hashlib.sha256("|".join(parts).encode()).hexdigest()
+
+
+def _read_cache(layout: BookLayout) -> dict[str, str]:
+    path = layout.generated / CACHE_FILE
+    try:
+        entries = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {str(k): str(v) for k, v in entries.items()} if isinstance(entries, dict) else {}
+
+
+def _write_cache(layout: BookLayout, entries: Mapping[str, str]) -> None:
+    atomic_write(layout.generated / CACHE_FILE, json.dumps(dict(entries), indent=1, sort_keys=True))
 
 
 # ---------------------------------------------------------------------- command line
@@ -717,6 +807,11 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--timeout", type=float, default=None, help="seconds one cell may run")
     parser.add_argument("--no-html", action="store_true", help="execute only, no jupyter-book")
+    parser.add_argument(
+        "--force",
+        action="store_true",
+        help="execute every selected chapter, even those unchanged since their last run",
+    )
     parser.add_argument("--root", type=Path, default=None, help="project root (default: here)")
     return parser
 
@@ -735,6 +830,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             root=args.root,
             html=not args.no_html,
             timeout=args.timeout,
+            force=args.force,
         )
     except (BookBuildError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -18,6 +18,7 @@ Commands:
     evaluate: score a saved policy file on a split of any dataset.
     order: a saved policy's recommended order per SKU for today's state.
     dashboard: open Optuna's dashboard on a tuning's storage.
+    store verify [--repair]: check every record of a result store (and quarantine the corrupt).
 
 ``--data PATH`` (a dataset folder or a ``.csv`` file, format in ``data/README.md``) replaces
 ``--setting`` in train, tune, run settings, benchmark and evaluate.
@@ -28,7 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,81 @@ def _int(text: str) -> int:
         return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+
+
+class _LazyNames(Sequence):
+    """The names of a registry (methods, regularizations, profiles, experiments), read when
+    argparse first checks a value or prints the help: building the parser, and every argument
+    error before such a value, imports no torch (seconds on a loaded machine)."""
+
+    def __init__(self, *sources: tuple[str, str]) -> None:
+        self._sources = sources  # (module, attribute) of each registry, in listing order
+        self._names: tuple[str, ...] | None = None
+
+    def _get(self) -> tuple[str, ...]:
+        if self._names is None:
+            import importlib
+
+            names: list[str] = []
+            for module, attribute in self._sources:
+                names += sorted(getattr(importlib.import_module(module), attribute))
+            self._names = tuple(names)
+        return self._names
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._get()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __getitem__(self, index: Any) -> Any:
+        return self._get()[index]
+
+
+_METHOD_NAMES = _LazyNames(("deepstock.methods.train", "METHODS"))
+_REGULARIZATION_NAMES = _LazyNames(("deepstock.model.regularizations", "REGULARIZATIONS"))
+_PROFILE_NAMES = _LazyNames(("deepstock.tuning.profiles", "PROFILES"))
+_EXPERIMENT_NAMES = _LazyNames(
+    ("deepstock.paper.experiments", "EXPERIMENTS"), ("deepstock.beyond", "BEYOND_EXPERIMENTS")
+)
+
+
+#: The device every command uses unless told otherwise.
+DEFAULT_DEVICE = "auto"
+
+
+def _add_device_option(parser: argparse.ArgumentParser, what: str = "every run") -> None:
+    """``--device`` with the same default and help in every command."""
+    parser.add_argument(
+        "--device",
+        default=DEFAULT_DEVICE,
+        help=f"torch device of {what}: auto (CUDA when available, else CPU), cpu or cuda[:N] "
+        f"(default: {DEFAULT_DEVICE})",
+    )
+
+
+def _add_threads_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--threads",
+        type=_positive_int,
+        default=1,
+        help="torch CPU threads of this process (default: 1; the paper's networks are small, and "
+        "more threads mostly add synchronization: two made DDPG several times slower here)",
+    )
+
+
+def _set_threads(threads: int) -> None:
+    import torch  # lazily: the parser and its errors do not wait for torch
+
+    torch.set_num_threads(threads)
+
+
+def _show_progress(args: argparse.Namespace) -> bool:
+    """A progress bar only on a terminal: in a log file each refresh would be one more line."""
+    return not args.no_progress and not args.json and sys.stderr.isatty()
 
 
 def _add_stream_options(parser: argparse.ArgumentParser, *, seed_flag: str = "--seed") -> None:
@@ -238,6 +314,8 @@ def _run_generate(args: argparse.Namespace) -> int:
     if args.setting == "setting4" and (args.n is None or args.horizon is None):
         parser.error("setting4 needs --n (number of SKUs) and --horizon (review periods H)")
 
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        parser.error(f"--out {args.out} is a file; give a folder (new or holding a dataset)")
     try:
         seed = 42 if args.seed is None else args.seed
         dataset = make_setting(args.setting, stream=args.stream, seed=seed, **overrides)
@@ -248,7 +326,10 @@ def _run_generate(args: argparse.Namespace) -> int:
     else:
         root = default_datasets_dir() or Path("data") / "datasets"
         folder = root / dataset_name(args.setting, stream=args.stream, seed=seed, **overrides)
-    save_dataset(dataset, folder)
+    try:
+        save_dataset(dataset, folder)
+    except OSError as error:  # a read-only folder, a file where a folder should be, a full disk
+        parser.error(f"cannot write the dataset to {folder}: {error.strerror or error}")
     sizes = ", ".join(f"{count} {split}" for split, count in dataset.split_sizes().items())
     print(
         f"wrote {folder}/{DATA_FILE} and {META_FILE}: dataset {dataset.name!r}, "
@@ -267,6 +348,13 @@ def _finite_float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
     if value != value or value in (float("inf"), float("-inf")):
         raise argparse.ArgumentTypeError(f"must be finite, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = _finite_float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
     return value
 
 
@@ -383,9 +471,12 @@ def _add_bench(subparsers: Any) -> None:
         default=[1, 10_000],
         help="batch sizes (trajectories per rollout) to measure (default: 1 10000)",
     )
-    parser.add_argument("--device", default="cpu", help="auto, cpu or cuda (default: cpu)")
+    _add_device_option(parser, "the measurements")
     parser.add_argument(
-        "--min-seconds", type=float, default=1.0, help="measure each case this long (default: 1)"
+        "--min-seconds",
+        type=_positive_float,
+        default=1.0,
+        help="measure each case this long, seconds > 0 (default: 1)",
     )
     parser.add_argument(
         "--population",
@@ -553,9 +644,6 @@ def _benchmarks(dataset: Any) -> list[dict[str, Any]]:
 
 
 def _add_train(subparsers: Any) -> None:
-    from deepstock.methods.train import METHODS
-    from deepstock.model.regularizations import REGULARIZATIONS
-
     parser = subparsers.add_parser(
         "train",
         help="train one policy (method x regularization) and print its losses",
@@ -570,9 +658,19 @@ def _add_train(subparsers: Any) -> None:
         ),
     )
     _add_setting_options(parser)
-    parser.add_argument("--method", choices=sorted(METHODS), required=True, help="DRL method")
     parser.add_argument(
-        "--reg", choices=sorted(REGULARIZATIONS), required=True, help="regularization"
+        "--method",
+        choices=_METHOD_NAMES,
+        metavar="METHOD",
+        required=True,
+        help="DRL method: %(choices)s",
+    )
+    parser.add_argument(
+        "--reg",
+        choices=_REGULARIZATION_NAMES,
+        metavar="REG",
+        required=True,
+        help="regularization: %(choices)s",
     )
     parser.add_argument("--config", type=Path, help="YAML file of configuration overrides")
     parser.add_argument(
@@ -585,9 +683,8 @@ def _add_train(subparsers: Any) -> None:
         help="override one configuration key (repeatable), e.g. --set total_steps=20000",
     )
     parser.add_argument("--seed", type=_non_negative_int, default=0, help="training seed")
-    parser.add_argument(
-        "--device", default="auto", help="auto (CUDA when available), cpu or cuda (default: auto)"
-    )
+    _add_device_option(parser, "the run")
+    _add_threads_option(parser)
     _add_engine_option(parser)
     parser.add_argument(
         "--save",
@@ -626,6 +723,7 @@ def _run_train(args: argparse.Namespace) -> int:
     from deepstock.model.optimal import gap_pct
 
     parser: argparse.ArgumentParser = args.command_parser
+    _set_threads(args.threads)
     dataset = _setting_dataset(args, parser)
     try:
         config = load_config_file(args.config) if args.config is not None else {}
@@ -637,7 +735,7 @@ def _run_train(args: argparse.Namespace) -> int:
             config,
             seed=args.seed,
             device=args.device,
-            progress=not args.no_progress and not args.json,
+            progress=_show_progress(args),
             engine=args.engine,
             tensorboard=args.tensorboard,
         )
@@ -686,9 +784,6 @@ def _run_train(args: argparse.Namespace) -> int:
 
 
 def _add_tune(subparsers: Any) -> None:
-    from deepstock.methods.train import METHODS
-    from deepstock.model.regularizations import REGULARIZATIONS
-    from deepstock.tuning.profiles import PROFILES
 
     parser = subparsers.add_parser(
         "tune",
@@ -704,15 +799,26 @@ def _add_tune(subparsers: Any) -> None:
         ),
     )
     _add_setting_options(parser)
-    parser.add_argument("--method", choices=sorted(METHODS), required=True, help="DRL method")
+    parser.add_argument(
+        "--method",
+        choices=_METHOD_NAMES,
+        metavar="METHOD",
+        required=True,
+        help="DRL method: %(choices)s",
+    )
     parser.add_argument(
         "--reg",
-        choices=sorted(REGULARIZATIONS),
+        choices=_REGULARIZATION_NAMES,
+        metavar="REG",
         required=True,
         help="regularization (coeff and both need the proxy's demand features)",
     )
     parser.add_argument(
-        "--profile", choices=sorted(PROFILES), default="quick", help="budget (default: quick)"
+        "--profile",
+        choices=_PROFILE_NAMES,
+        metavar="PROFILE",
+        default="quick",
+        help="budget: %(choices)s (default: quick)",
     )
     parser.add_argument("--trials", type=_positive_int, help="stage-1 trials (profile's)")
     parser.add_argument("--top-k", type=_positive_int, help="configurations re-run in stage 2")
@@ -750,11 +856,8 @@ def _add_tune(subparsers: Any) -> None:
         "--strict", action="store_true", help="reuse stored runs only if made by the same code"
     )
     parser.add_argument("--seed", type=_non_negative_int, default=0, help="base seed")
-    parser.add_argument(
-        "--device",
-        default="cpu",
-        help="torch device of every run: cpu, cuda or auto (default: cpu)",
-    )
+    _add_device_option(parser)
+    _add_threads_option(parser)
     _add_engine_option(parser)
     parser.add_argument(
         "--batch-trials",
@@ -780,6 +883,7 @@ def _run_tune(args: argparse.Namespace) -> int:
     from deepstock.tuning.procedure import tune_setting
 
     parser: argparse.ArgumentParser = args.command_parser
+    _set_threads(args.threads)
     dataset = _setting_dataset(args, parser)
     if args.space is not None and args.data is None:
         parser.error("--space applies to --data only (a setting has its own search spaces)")
@@ -799,7 +903,7 @@ def _run_tune(args: argparse.Namespace) -> int:
             workers=args.workers,
             device=args.device,
             seed=args.seed,
-            progress=not args.no_progress and not args.json,
+            progress=_show_progress(args),
             dataset=dataset,
             n_skus=args.n,
             horizon_periods=args.horizon,
@@ -857,9 +961,6 @@ def _run_tune(args: argparse.Namespace) -> int:
 
 
 def _add_run(subparsers: Any) -> None:
-    from deepstock.beyond import BEYOND_EXPERIMENTS
-    from deepstock.paper.experiments import EXPERIMENTS
-    from deepstock.tuning.profiles import PROFILES
 
     parser = subparsers.add_parser(
         "run",
@@ -881,12 +982,14 @@ def _add_run(subparsers: Any) -> None:
         ),
     )
     parser.add_argument(
-        "experiment",
-        choices=sorted(EXPERIMENTS) + sorted(BEYOND_EXPERIMENTS),
-        help="which experiment",
+        "experiment", choices=_EXPERIMENT_NAMES, metavar="EXPERIMENT", help="%(choices)s"
     )
     parser.add_argument(
-        "--profile", choices=sorted(PROFILES), default="quick", help="budget (default: quick)"
+        "--profile",
+        choices=_PROFILE_NAMES,
+        metavar="PROFILE",
+        default="quick",
+        help="budget: %(choices)s (default: quick)",
     )
     parser.add_argument("--trials", type=_positive_int, help="stage-1 trials (profile's)")
     parser.add_argument("--top-k", type=_positive_int, help="configurations re-run in stage 2")
@@ -896,9 +999,8 @@ def _add_run(subparsers: Any) -> None:
         help="seeds per stage-2 configuration (coordination: seeds per method)",
     )
     parser.add_argument("--repeats", type=_positive_int, help="repeats of the whole procedure")
-    parser.add_argument(
-        "--device", default="cpu", help="torch device of every run: cpu, cuda or auto"
-    )
+    _add_device_option(parser)
+    _add_threads_option(parser)
     parser.add_argument(
         "--workers", type=_positive_int, default=1, help="local worker processes per tuning"
     )
@@ -929,6 +1031,7 @@ def _run_run(args: argparse.Namespace) -> int:
 
     parser: argparse.ArgumentParser = args.command_parser
     _check_no_csv_options(args, parser)
+    _set_threads(args.threads)
     if args.experiment in BEYOND_EXPERIMENTS:
         if args.data is not None:
             parser.error(f"--data applies to `run settings`, not `run {args.experiment}`")
@@ -954,7 +1057,7 @@ def _run_run(args: argparse.Namespace) -> int:
             storage=args.storage,
             store=ResultStore(args.results) if args.results else None,
             seed=args.seed,
-            progress=not args.no_progress and not args.json,
+            progress=_show_progress(args),
         )
         if dataset is not None:
             tables = data_comparison(context, dataset, space=args.space)
@@ -1192,6 +1295,55 @@ def _run_dashboard(args: argparse.Namespace) -> int:
     return 0
 
 
+# ---- store -------------------------------------------------------------------------------------
+
+
+def _add_store(subparsers: Any) -> None:
+    parser = subparsers.add_parser(
+        "store",
+        help="check the result store's records",
+        description=(
+            "verify: check every run record (checksum, schema, key, array file) and every study "
+            "record of a result store; --repair moves the corrupt ones to <store>/quarantine/ "
+            "(nothing is deleted), so that the next tuning or chapter recomputes them. Exit "
+            "status 1 when corrupt records remain."
+        ),
+    )
+    parser.add_argument("action", choices=("verify",), help="what to do")
+    parser.add_argument(
+        "--results", type=Path, help="result store folder (default: data/results/PROFILE)"
+    )
+    parser.add_argument(
+        "--profile",
+        choices=_PROFILE_NAMES,
+        metavar="PROFILE",
+        default="quick",
+        help="whose store, when --results is not given: %(choices)s (default: quick)",
+    )
+    parser.add_argument("--repair", action="store_true", help="quarantine the corrupt records")
+    parser.set_defaults(handler=_run_store, command_parser=parser)
+
+
+def _run_store(args: argparse.Namespace) -> int:
+    from deepstock.results.store import ResultStore
+
+    parser: argparse.ArgumentParser = args.command_parser
+    if args.results is not None and not args.results.is_dir():
+        parser.error(f"--results {args.results}: no such folder")
+    try:
+        store = ResultStore(args.results) if args.results else ResultStore.for_profile(args.profile)
+    except ValueError as error:
+        parser.error(str(error))
+    report = store.verify(repair=args.repair)
+    for path, reason in report.corrupt:
+        print(f"corrupt: {reason}" if str(path) in reason else f"corrupt: {path}: {reason}")
+    for target in report.moved:
+        print(f"moved to {target}")
+    state = "all intact" if report.ok else f"{len(report.corrupt)} corrupt"
+    print(f"{store.root}: {report.runs} run and {report.studies} study records checked, {state}")
+    return 0 if report.ok or args.repair else 1
+
+
 # ---- dispatch --------------------------------------------------------------------------------
 
 _COMMANDS: tuple[Callable[[Any], None], ...] = (
@@ -1204,6 +1356,7 @@ _COMMANDS: tuple[Callable[[Any], None], ...] = (
     _add_evaluate,
     _add_order,
     _add_dashboard,
+    _add_store,
 )
 
 
@@ -1226,7 +1379,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """
     parser = build_parser()
     args = parser.parse_args(sys.argv[1:] if argv is None else list(argv))
-    return int(args.handler(args))
+    try:
+        return int(args.handler(args))
+    except KeyboardInterrupt:
+        # SIGINT, or SIGTERM during a tuning: finished runs are stored, the run under way is
+        # marked failed; the same command resumes
+        print(
+            f"deepstock {args.command}: interrupted; run the same command again to resume",
+            file=sys.stderr,
+        )
+        return 130
 
 
 if __name__ == "__main__":

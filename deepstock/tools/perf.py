@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from deepstock.core.checks import check_int
+from deepstock.core.checks import check_int, check_number
 from deepstock.datasets.catalog import load_setting
 from deepstock.methods.population.engine import POPULATION_TRAINERS, train_population
 from deepstock.methods.train import METHODS, resolve_config
@@ -51,6 +51,10 @@ def simulator_throughput(
     ``differentiable=False`` is the fast evaluation mode (no graph); ``True`` keeps the graph
     and includes the backward pass, as DS training does.
     """
+    batch = check_int("batch", batch, 1)
+    horizon = check_int("horizon", horizon, 4)
+    # NaN would never be reached by the elapsed time: the loop would not end
+    min_seconds = check_number("min_seconds", min_seconds, 0.0, 3600.0, low_open=True)
     rng = np.random.default_rng(0)
     demand = rng.integers(6, 15, size=(batch, horizon)).astype(np.float64)
     features = np.broadcast_to((np.arange(horizon) // 2)[None, :, None], (batch, horizon, 1))

@@ -18,8 +18,11 @@ The paper's procedure, for one (method, regularization, setting):
 
 Seeds: repeat ``r`` of a tuning with base ``seed`` trains its stage-1 runs with seed
 ``seed + 1000 r`` and its stage-2 runs with seeds ``seed + 1000 r + 1 ... + n_seeds``; its
-sampler is re-seeded for every trial from ``(seed, r, trial number)``. With one worker the whole
-procedure is deterministic.
+sampler is re-seeded for every trial from ``(seed, r, position)``, where the position counts the
+trials before it that are complete, running or waiting (failed and pruned trials do not count): a
+trial that failed or whose worker was killed leaves no trace in later draws, so a resumed tuning
+gives exactly the configurations of an uninterrupted one. With one worker the whole procedure is
+deterministic.
 
 **Objectives.** The tuner works on any :class:`Objective`: a search space, a way to sample it and
 ``evaluate(config, seed) -> RunScore``. :class:`TrainingObjective` trains a method through the
@@ -39,7 +42,9 @@ once:
   atomically and trial ``k`` runs job ``k``, so each job is claimed by one worker, with no leader;
 * a worker that dies (killed, machine lost) stops its trials' heartbeats; after the grace period
   another worker marks the trial failed and re-enqueues its parameters, so the configuration is
-  trained again (and the finished runs of every worker are in the result store, so nothing
+  trained again. A trial records its owner (host name and process id); a worker on the same host
+  whose owner process no longer exists fails and re-enqueues it at once, without waiting for the
+  grace period (a re-run right after a kill resumes where the killed run stopped) (and the finished runs of every worker are in the result store, so nothing
   finished is computed twice). A trial that two racing workers would start beyond ``n_trials``
   stops before sampling (pruned); the report uses the first ``n_trials`` complete trials.
 
@@ -63,9 +68,12 @@ import inspect
 import json
 import math
 import multiprocessing
+import multiprocessing.connection
 import os
+import signal
 import socket
 import statistics
+import sys
 import threading
 import time
 import warnings
@@ -82,7 +90,9 @@ from deepstock.datasets.catalog import load_setting
 from deepstock.methods.population.engine import check_engine
 from deepstock.methods.train import config_from_mapping
 from deepstock.model.dataset import InventoryDataset
+from deepstock.model.simulator import resolve_device
 from deepstock.results.store import (
+    CorruptRecordError,
     ResultStore,
     cached_train,
     cached_train_population,
@@ -108,6 +118,7 @@ __all__ = [
     "Tuner",
     "TuningResult",
     "default_optuna_dir",
+    "check_storage_url",
     "default_storage_url",
     "select_winner",
     "tune_setting",
@@ -119,6 +130,8 @@ _SEED_STRIDE = 1000  # training seeds of repeat r start at seed + 1000 r
 #: start-up trials make up the first batch; later batches are TPE draws with the constant liar.
 POPULATION_BATCH_TRIALS = 10
 _POLL_S = 0.5  # how often a waiting worker looks at the storage again
+_INTERRUPTED_EXIT = 130  # exit status of a worker stopped by a signal (128 + SIGINT)
+_OWNER = "owner"  # user attribute of a running trial: {"host": ..., "pid": ...} of its worker
 
 
 # ====================================================================== objectives
@@ -305,6 +318,9 @@ class TrainingObjective(Objective):
                 f"the {self.setting} search space assumes max_replenish={cap}, but dataset "
                 f"{self.dataset.name!r} has {self.dataset.max_replenish}"
             )
+        if not isinstance(self.device, str):
+            raise ValueError(f"device must be a string such as 'cpu', got {self.device!r}")
+        resolve_device(self.device)  # a missing GPU fails here, before any study or file
         if self.store is None:
             self.store = ResultStore()
         self.label = f"{self.dataset.name}-{self.method}-{self.regularization}"
@@ -526,15 +542,64 @@ def _requeue_stale_trial(study: Any, trial: Any) -> None:
     import optuna
 
     system_attrs = {"requeued_from": trial.number}
+    # the dead owner is dropped: the new trial gets its own when a worker starts it
+    user_attrs = {name: value for name, value in trial.user_attrs.items() if name != _OWNER}
     study.add_trial(
         optuna.trial.create_trial(
             state=optuna.trial.TrialState.WAITING,
             params=trial.params,
             distributions=trial.distributions,
-            user_attrs=trial.user_attrs,
+            user_attrs=user_attrs,
             system_attrs=system_attrs,
         )
     )
+
+
+def _claim(trial: Any) -> None:
+    """Record this process as the owner of a trial it starts (see :func:`_fail_orphaned_trials`)."""
+    trial.set_user_attr(_OWNER, {"host": socket.gethostname(), "pid": os.getpid()})
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by another user
+        return True
+    return True
+
+
+def _fail_orphaned_trials(study: Any, storage: Any) -> int:
+    """Fail and re-enqueue the running trials whose owner process, on this host, is gone.
+
+    The heartbeat finds dead workers on any machine, but only after the grace period; a worker
+    killed on this machine is found at once, so a re-run right after a kill does not sample a
+    new trial beside the dead one (which would change every later draw). Returns how many
+    trials were failed. Two workers racing for the same trial: the storage lets one finish it.
+    """
+    import optuna
+
+    host, me = socket.gethostname(), os.getpid()
+    failed = 0
+    study_id = None
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        owner = trial.user_attrs.get(_OWNER)
+        if not owner or owner.get("host") != host or owner.get("pid") == me:
+            continue
+        if _process_exists(int(owner["pid"])):
+            continue
+        if study_id is None:
+            study_id = storage.get_study_id_from_name(study.study_name)
+        trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+        try:
+            finished = storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+        except RuntimeError:  # another worker finished it first
+            continue
+        if finished:
+            _requeue_stale_trial(study, storage.get_trial(trial_id))
+            failed += 1
+    return failed
 
 
 class _TrialSeededSampler:
@@ -551,8 +616,8 @@ class _TrialSeededSampler:
         self._entropy = list(entropy)
         self._inner = make(self._seed(-1))
 
-    def _seed(self, number: int) -> int:
-        entropy = [*self._entropy, number + 1]  # SeedSequence wants non-negative entropy
+    def _seed(self, position: int) -> int:
+        entropy = [*self._entropy, position + 1]  # SeedSequence wants non-negative entropy
         return int(np.random.SeedSequence(entropy).generate_state(1)[0])
 
     def before_trial(self, study: Any, trial: Any) -> None:
@@ -582,7 +647,7 @@ class _TrialSeededSampler:
         self._inner.after_trial(study, trial, state, values)
 
     def reseed_rng(self) -> None:
-        """Seeds come from trial numbers; nothing to reseed."""
+        """Seeds come from trial positions; nothing to reseed."""
 
 
 def _database_url(url: str) -> str:
@@ -598,7 +663,101 @@ def _database_url(url: str) -> str:
     return url
 
 
+#: Database URL schemes the tuner accepts and, per scheme, the drivers SQLAlchemy would use
+#: (module name, package to install).
+_DRIVERS: dict[str, tuple[tuple[str, str], ...]] = {
+    "sqlite": (("sqlite3", "Python built with SQLite"),),
+    "postgresql": (("psycopg2", "psycopg2-binary"), ("psycopg", "psycopg[binary]")),
+    "postgresql+psycopg2": (("psycopg2", "psycopg2-binary"),),
+    "postgresql+psycopg": (("psycopg", "psycopg[binary]"),),
+    "postgres": (("psycopg2", "psycopg2-binary"), ("psycopg", "psycopg[binary]")),
+    "mysql": (("MySQLdb", "mysqlclient"),),
+    "mysql+mysqldb": (("MySQLdb", "mysqlclient"),),
+    "mysql+pymysql": (("pymysql", "PyMySQL"),),
+}
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def check_storage_url(url: str) -> None:
+    """Check an Optuna storage URL without connecting: a known scheme, its driver installed, a
+    valid port, and for SQLite an existing folder and, when the file exists, an SQLite file.
+
+    Raises:
+        ValueError: one line naming the URL, what is wrong and what to do.
+    """
+    import importlib.util
+    from urllib.parse import urlsplit
+
+    if url == "memory":
+        return
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(
+            f"storage {url!r} is not a database URL; use sqlite:///file.db, "
+            "postgresql://user@host:port/db, mysql://user@host/db or 'memory'"
+        )
+    scheme = scheme.lower()
+    if scheme not in _DRIVERS:
+        raise ValueError(
+            f"storage {url!r}: unknown scheme {scheme!r}; use one of {sorted(_DRIVERS)}"
+        )
+    drivers = _DRIVERS[scheme]
+    if not any(importlib.util.find_spec(module) for module, _ in drivers):
+        install = " or ".join(package for _, package in drivers)
+        raise ValueError(
+            f"storage {url!r} needs a {scheme} driver that is not installed: pip install {install}"
+        )
+    if scheme == "sqlite":
+        if rest in ("", "/", "/:memory:") or rest.startswith("/:memory:?"):
+            raise ValueError(
+                f"storage {url!r} is an in-memory SQLite database, which the tuner's heartbeat "
+                "thread cannot share; use storage 'memory' (one process) or sqlite:///file.db"
+            )
+        path = Path(rest[1:].split("?", 1)[0])
+        if not path.parent.is_dir():
+            raise ValueError(
+                f"storage {url!r}: folder {str(path.parent)!r} does not exist; create it or "
+                "choose another path"
+            )
+        if path.is_dir():
+            raise ValueError(f"storage {url!r}: {str(path)!r} is a folder, not a database file")
+        if path.is_file() and path.stat().st_size:
+            with open(path, "rb") as handle:
+                head = handle.read(len(_SQLITE_MAGIC))
+            if head != _SQLITE_MAGIC:
+                raise ValueError(
+                    f"storage {url!r}: {str(path)!r} is not an SQLite database; move it away "
+                    "or choose another path"
+                )
+        return
+    try:
+        port = urlsplit(url).port
+    except ValueError as error:
+        raise ValueError(f"storage {url!r}: bad port ({error})") from None
+    if port == 0:
+        raise ValueError(f"storage {url!r}: bad port 0 (expected 1-65535)")
+
+
 def _make_storage(url: str, heartbeat_interval: int, grace_period: int) -> Any:
+    """Open an Optuna storage; a database that cannot be reached or read is one ``ValueError``
+    naming the URL."""
+    check_storage_url(url)
+    try:
+        return _open_storage(url, heartbeat_interval, grace_period)
+    except (ImportError, ModuleNotFoundError) as error:
+        raise ValueError(f"storage {url!r}: a database driver is missing ({error})") from None
+    except Exception as error:  # SQLAlchemy's connection and schema errors
+        text = str(error).strip().splitlines()
+        reason = text[0] if text else type(error).__name__
+        hint = (
+            "the file is damaged or not an Optuna database; move it away"
+            if url.startswith("sqlite")
+            else "start the database server or check the URL (host, port, user, database)"
+        )
+        raise ValueError(f"storage {url!r} cannot be opened: {reason[:300]}; {hint}") from None
+
+
+def _open_storage(url: str, heartbeat_interval: int, grace_period: int) -> Any:
     import optuna
 
     if url == "memory":
@@ -662,7 +821,7 @@ def _export_trials(study: Any) -> dict[str, Any]:
                     for name, dist in trial.distributions.items()
                 },
                 "value": trial.value,
-                "user_attrs": trial.user_attrs,
+                "user_attrs": {k: v for k, v in trial.user_attrs.items() if k != _OWNER},
             }
         )
     return {"study_name": study.study_name, "user_attrs": study.user_attrs, "trials": trials}
@@ -722,13 +881,77 @@ def _single_threaded_children() -> Iterator[None]:
                 os.environ[name] = value
 
 
+_STOP_GRACE_S = 30.0  # a worker told to stop that has not stopped after this long is ended
+
+
+def _raise_interrupt(signum: int, _frame: Any) -> None:
+    # once: a second SIGTERM (the parent's and the parent-watch's) must not interrupt the
+    # clean-up that the first one started
+    signal.signal(signum, signal.SIG_IGN)
+    raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
+
+
+def _fail_own_trials(study: Any, storage: Any) -> None:
+    """Mark failed the trials this process left running (an interrupt that landed outside the
+    trial's own error handling): a resumed tuning then runs them again at once."""
+    import optuna
+
+    me, host = os.getpid(), socket.gethostname()
+    study_id = storage.get_study_id_from_name(study.study_name)
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        owner = trial.user_attrs.get(_OWNER) or {}
+        if owner.get("pid") == me and owner.get("host") == host:
+            trial_id = storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)
+            with contextlib.suppress(RuntimeError):  # finished meanwhile
+                storage.set_trial_state_values(trial_id, optuna.trial.TrialState.FAIL)
+
+
+@contextlib.contextmanager
+def _sigterm_interrupts() -> Iterator[None]:
+    """Within the block, SIGTERM raises ``KeyboardInterrupt`` in the main thread, as SIGINT
+    does: Optuna then marks the trial under way failed (so a resumed tuning runs it again, at
+    the same position, with the same draw) and the finally-blocks stop the workers. Outside
+    the main thread (where handlers cannot be set) nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _watch_parent() -> None:
+    """In a worker: when the parent process dies (even by SIGKILL), stop this worker as if it
+    had received SIGTERM, and end it outright if it has not stopped after a grace period, so
+    that no orphaned worker keeps training and writing."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(_STOP_GRACE_S)
+        os.kill(os.getpid(), signal.SIGKILL)  # still running: end it outright
+
+    threading.Thread(target=watch, name="deepstock-parent-watch", daemon=True).start()
+
+
 def _worker_entry(tuner: Tuner) -> None:
-    """Body of a spawned worker process."""
+    """Body of a spawned worker process: it stops cleanly on SIGTERM or SIGINT and when its
+    parent dies (the trial under way is marked failed and runs again on resume)."""
+    signal.signal(signal.SIGTERM, _raise_interrupt)
+    _watch_parent()
     if tuner.objective.uses_torch:
         import torch
 
         torch.set_num_threads(1)
-    tuner.work()
+    try:
+        tuner.work()
+    except KeyboardInterrupt:
+        sys.exit(_INTERRUPTED_EXIT)
 
 
 # ====================================================================== the tuner
@@ -821,6 +1044,7 @@ class Tuner:
                 f"storage must be 'memory' or a database URL such as sqlite:///file.db or "
                 f"postgresql://user@host:port/db, got {self.storage!r}"
             )
+        check_storage_url(self.storage)
         if self.record_store is None:
             self.record_store = getattr(self.objective, "store", None)
         identity = {
@@ -835,11 +1059,13 @@ class Tuner:
         digest = hashlib.sha256(canonical_json(identity).encode()).hexdigest()[:10]
         self.study_prefix = f"{label}-{digest}"
         self._storage_object: Any = None
+        self._active_study: Any = None  # the study this process is working on
 
     # ---- pickling: the storage connection stays in its process ------------------------------
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)
         state["_storage_object"] = None
+        state["_active_study"] = None
         return state
 
     # ---- names and seeds --------------------------------------------------------------------
@@ -910,6 +1136,7 @@ class Tuner:
                 # Workers raced for the last trial(s): this one would exceed n_trials. It stops
                 # before sampling, so the sampler never sees it.
                 raise optuna.TrialPruned("stage 1 already has n_trials trials")
+            _claim(trial)
             config = self.objective.sample(trial)
             score = self.objective.evaluate(config, seed)
             trial.set_user_attr("run", _run_attrs(config, seed, score))
@@ -935,9 +1162,11 @@ class Tuner:
         from optuna.trial import TrialState
 
         study = self._study(self.search_study_name(repeat), self._sampler(repeat))
+        self._active_study = study
         objective = self._search_objective(repeat)
         while True:
             _fail_stale_trials(study)
+            _fail_orphaned_trials(study, self._storage_handle)
             states = [t.state for t in study.get_trials(deepcopy=False)]
             complete = states.count(TrialState.COMPLETE)
             if complete >= self.n_trials:
@@ -1011,6 +1240,7 @@ class Tuner:
         import optuna
 
         def run_job(trial: Any) -> float:
+            _claim(trial)
             job = trial.user_attrs.get("job")  # set when the trial re-runs a dead worker's job
             if job is None:
                 # A new trial's number is handed out atomically by the storage: trial k runs
@@ -1031,9 +1261,11 @@ class Tuner:
 
         jobs, name = self._jobs(repeat)
         study = self._study(name, optuna.samplers.RandomSampler(seed=0))
+        self._active_study = study
         objective = self._confirm_objective(jobs)
         while True:
             _fail_stale_trials(study)
+            _fail_orphaned_trials(study, self._storage_handle)
             trials = study.get_trials(deepcopy=False)
             if not _missing_jobs(trials, len(jobs), (TrialState.COMPLETE,)):
                 return
@@ -1195,13 +1427,18 @@ class Tuner:
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         callback = on_trial or (lambda: None)
-        for repeat in range(self.repeats):
-            if self.batch_trials > 1:
-                self._run_search_batched(repeat, callback)
-                self._run_confirm_batched(repeat, callback)
-            else:
-                self._run_search(repeat, callback)
-                self._run_confirm(repeat, callback)
+        try:
+            for repeat in range(self.repeats):
+                if self.batch_trials > 1:
+                    self._run_search_batched(repeat, callback)
+                    self._run_confirm_batched(repeat, callback)
+                else:
+                    self._run_search(repeat, callback)
+                    self._run_confirm(repeat, callback)
+        except KeyboardInterrupt:
+            if self._active_study is not None:
+                _fail_own_trials(self._active_study, self._storage_handle)
+            raise
 
     def start_workers(self, n: int, *, first_index: int = 0) -> list[Any]:
         """Start ``n`` worker processes (``spawn``) running :meth:`work`; returns them started.
@@ -1232,26 +1469,75 @@ class Tuner:
             raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
         if workers > 1 and self.storage == "memory":
             raise ValueError("storage 'memory' cannot be shared by workers; use a file or URL")
+        self._storage_handle  # noqa: B018 (reach the database before any trial starts)
         self.prepare()
         bar = self._progress_bar() if progress else None
-        try:
-            if workers == 1:
-                self.work(on_trial=(lambda: self._update_bar(bar)) if bar else None)
-            else:
-                self._supervise(self.start_workers(workers), bar)
-        finally:
-            if bar is not None:
-                self._update_bar(bar)
-                bar.close()
+        with _sigterm_interrupts():
+            try:
+                if workers == 1:
+                    self.work(on_trial=(lambda: self._update_bar(bar)) if bar else None)
+                else:
+                    self._supervise(self.start_workers(workers), bar)
+            finally:
+                if bar is not None:
+                    self._update_bar(bar)
+                    bar.close()
         result = self.result()
+        self.verify_records(result)
         self.save_records()
         return result
+
+    def verify_records(self, result: TuningResult) -> list[str]:
+        """Check the stored run records the result relies on and recompute the corrupt ones.
+
+        The trial values come from the study, so a damaged record in the result store would
+        otherwise go unseen (and be lost to a fresh checkout, which rebuilds studies from the
+        store). Each corrupt run is trained again with its configuration and seed (the store
+        replaces the record); a recomputed validation loss that differs from the study's is
+        warned about.
+
+        Returns:
+            The keys of the records found corrupt.
+        """
+        store = getattr(self.objective, "store", None)
+        if not isinstance(store, ResultStore):
+            return []
+        runs: dict[str, tuple[str, int, float]] = {}
+        for table, configs in ((result.trials, result.trials["config"]), (result.confirm, None)):
+            for index, row in table.reset_index(drop=True).iterrows():
+                if not row["key"] or row["key"] in runs:
+                    continue
+                config = configs[index] if configs is not None else self._confirm_config(row)
+                runs[row["key"]] = (config, int(row["seed"]), float(row["val_loss"]))
+        corrupt = []
+        for key, (config, seed, val_loss) in runs.items():
+            try:
+                store.read(key)
+            except CorruptRecordError:
+                corrupt.append(key)
+                score = self.objective.evaluate(json.loads(config), seed)
+                if not math.isclose(_finite_or_inf(score.val_loss), val_loss, rel_tol=1e-9):
+                    warnings.warn(
+                        f"run {key} was corrupt in the store and was recomputed: validation "
+                        f"loss {score.val_loss:.6g}, the study has {val_loss:.6g}",
+                        stacklevel=2,
+                    )
+        return corrupt
+
+    def _confirm_config(self, row: Any) -> str:
+        jobs, _ = self._jobs(int(row["repeat"]))
+        for job in jobs:
+            if job["trial_number"] == row["trial_number"] and job["seed"] == row["seed"]:
+                return canonical_json(job["config"])
+        raise RuntimeError(f"stage-2 run {row['key']} matches no job")
 
     def _supervise(self, processes: list[Any], bar: Any) -> None:
         """Wait for the workers, updating the bar; a worker that raised stops them all."""
         try:
             while any(p.is_alive() for p in processes):
                 for p in processes:
+                    if p.exitcode == _INTERRUPTED_EXIT:
+                        raise KeyboardInterrupt(f"tuning worker {p.name} was stopped")
                     if p.exitcode is not None and p.exitcode > 0:
                         raise RuntimeError(
                             f"tuning worker {p.name} failed (exit code {p.exitcode}); "
@@ -1270,10 +1556,17 @@ class Tuner:
                         stacklevel=2,
                     )
         finally:
+            # SIGTERM: each worker fails its trial under way and exits; one that does not
+            # within the grace period is killed (its trial is re-enqueued on resume)
             for p in processes:
                 if p.is_alive():
                     p.terminate()
-                p.join()
+            deadline = time.monotonic() + _STOP_GRACE_S
+            for p in processes:
+                p.join(max(0.0, deadline - time.monotonic()))
+                if p.is_alive():
+                    p.kill()
+                    p.join()
 
     def _progress_bar(self) -> Any:
         from tqdm.auto import tqdm
