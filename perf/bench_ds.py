@@ -2,7 +2,7 @@
 
 Usage: ``python perf/bench_ds.py [--regularizations none base] [--seeds 0] [--device cpu]``
 
-Prints JSON with, per regularization (the paper's tuned setting-1 configuration, SPEC.md §5):
+Prints JSON with, per regularization (the paper's tuned setting-1 configuration, the book's *Methods and tuning protocol* chapter):
 
 - ``epoch_ms``: the median wall time of one epoch as the authors' trainer runs it (a training
   pass of gradient steps, a no-grad pass over the training split, a no-grad validation pass;

@@ -4,7 +4,7 @@ Usage: ``python perf/bench_rl.py [--methods ddpg ppo] [--regularizations none ba
 [--total-steps N] [--seed 0] [--device cpu] [--n-envs K]``
 
 For each (method, regularization) one training run at the paper's tuned setting-1 configuration
-(SPEC.md section 5; ``--total-steps`` caps its length, ``--n-envs`` overrides the number of
+(the book's *Methods and tuning protocol* chapter; ``--total-steps`` caps its length, ``--n-envs`` overrides the number of
 parallel training trajectories) and prints JSON with:
 
 - ``wall_time_s``: the training time as :class:`~deepstock.methods.train.TrainResult` reports it

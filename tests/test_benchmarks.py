@@ -1,4 +1,4 @@
-"""Tests of the benchmark policies (SPEC.md section 7): the base-stock DP and the critical fractile."""
+"""Tests of the benchmark policies (the book's *Settings 1-3* chapter): the base-stock DP and the critical fractile."""
 
 from __future__ import annotations
 
@@ -300,7 +300,7 @@ def test_authors_setting1_empirical_dp_has_the_papers_benchmark_loss():
     dataset = make_setting("setting1", stream="authors")
     results = {row["policy"]: row for row in benchmark_losses(dataset)}
     assert list(results) == ["dp_true", "dp_empirical"]
-    # SPEC.md section 6: the DP on the training trajectories' empirical frequencies, simulated on
+    # the book's *The inventory model* and *Settings 1-3* chapters: the DP on the training trajectories' empirical frequencies, simulated on
     # the 100 test trajectories, has test loss 0.8670 (the paper's implied benchmark).
     assert round(results["dp_empirical"]["test_loss"], 4) == 0.8670
     # The true-distribution DP: its test loss is near its own expectation (100 trajectories) and

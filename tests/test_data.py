@@ -1,4 +1,4 @@
-"""Tests of the datasets of settings 1-4 (deepstock.datasets.synthetic, SPEC.md section 6)."""
+"""Tests of the datasets of settings 1-4 (deepstock.datasets.synthetic, the book's *The inventory model* and *Settings 1-3* chapters)."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ def test_authors_stream_reproduces_reference_data(reference, key):
 
 
 def test_reference_features_are_the_documented_ones(reference):
-    """The fixture's features are the SPEC's: floor(t/P), D_{t-1}, sigma."""
+    """The fixture's features are the paper's: floor(t/P), D_{t-1}, sigma."""
     days = np.arange(31)
     np.testing.assert_array_equal(reference["setting1/feature"][0], days // 2)
     ar = make_setting("setting2")

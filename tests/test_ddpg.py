@@ -1,4 +1,4 @@
-"""Tests of DDPG (deepstock/methods/ddpg.py, SPEC.md sections 4-5): smoke runs, determinism, settings."""
+"""Tests of DDPG (deepstock/methods/ddpg.py, the book's *Methods and tuning protocol* chapter): smoke runs, determinism, settings."""
 
 from __future__ import annotations
 

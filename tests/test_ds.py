@@ -1,4 +1,4 @@
-"""Tests of DS, the differentiable-simulator method (deepstock/methods/ds.py, SPEC.md sections 2-5)."""
+"""Tests of DS, the differentiable-simulator method (deepstock/methods/ds.py, the book's *The inventory model* and *Policy regularizations* and *Methods and tuning protocol* chapter)."""
 
 from __future__ import annotations
 
@@ -319,7 +319,7 @@ def test_train_on_split_fits_and_selects_on_that_split() -> None:
 
 
 # ---------------------------------------------------------------------- acceptance
-#: The DP benchmark's test loss on setting 1 (the authors' stream), SPEC.md section 6.
+#: The DP benchmark's test loss on setting 1 (the authors' stream), the book's *The inventory model* and *Settings 1-3* chapters.
 SETTING1_DP_TEST_LOSS = 0.8670
 
 

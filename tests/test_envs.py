@@ -1,4 +1,4 @@
-"""Tests of the RL environments (deepstock/methods/envs.py, SPEC.md section 2)."""
+"""Tests of the RL environments (deepstock/methods/envs.py, the book's *The inventory model* chapter)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Training on Tmall's objective J (SPEC.md sections 2 and 8): the dataset's ``objective``, the
+"""Training on Tmall's objective J (the book's *The inventory model* and *A Tmall-like proxy* chapters): the dataset's ``objective``, the
 exact J as the loss, its per-day approximation (RL rewards), its smooth approximation (DS), and
 the per-SKU scaling of the Coeff and Both regularizations on the proxy."""
 

@@ -1,4 +1,4 @@
-"""The regularization mappings, network inputs and heuristic policies (SPEC.md §3)."""
+"""The regularization mappings, network inputs and heuristic policies (the book's *Policy regularizations* chapter)."""
 
 import numpy as np
 import pytest

@@ -1,4 +1,4 @@
-"""The Tmall-like proxy (SPEC.md §8): generator statistics, features, splits, lost-sales metrics
+"""The Tmall-like proxy (the book's *A Tmall-like proxy* chapter): generator statistics, features, splits, lost-sales metrics
 and the predict-then-optimize incumbent."""
 
 import math

@@ -1,4 +1,4 @@
-"""The batched simulator: hand-computed cases and property-based invariants (SPEC.md §1-2)."""
+"""The batched simulator: hand-computed cases and property-based invariants (the book's *The inventory model* chapter)."""
 
 import numpy as np
 import pytest

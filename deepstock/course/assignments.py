@@ -450,7 +450,7 @@ def _reference_base_stock_loss(
     every_day: bool = False,
     cap: bool = True,
 ) -> np.ndarray:
-    """A plain NumPy simulation of order-up-to ``levels`` (SPEC.md sections 1-2, backlog),
+    """A plain NumPy simulation of order-up-to ``levels`` (the book's *The inventory model* chapter, backlog),
     with switches that reproduce common mistakes (for feedback)."""
     demand = dataset.demand
     n, horizon = demand.shape
@@ -903,7 +903,7 @@ def _check_lognormal_dataset(
 
 
 #: The DS configuration of the overfitting experiment (exercise (d)): a point of the paper's IID
-#: search space (SPEC.md section 5) whose untrained target is the mean demand, 0.2 x 500 = 100
+#: search space (the book's *Methods and tuning protocol* chapter) whose untrained target is the mean demand, 0.2 x 500 = 100
 #: units. The paper's published setting-1 configuration starts at 257 units and stops early.
 IID_DS_CONFIG: dict[str, Any] = {
     "hidden_layers": [32, 32],

@@ -1,4 +1,4 @@
-"""A Tmall-like PROXY dataset and its predict-then-optimize incumbent (SPEC.md section 8).
+"""A Tmall-like PROXY dataset and its predict-then-optimize incumbent (the book's *A Tmall-like proxy* chapter).
 
 Tmall's data is private. This module builds the project's own synthetic stand-in with the
 structure the paper describes for Tmall's offline test (paper section 5, Table 1): many SKUs whose
@@ -108,7 +108,7 @@ TRAILING_WINDOWS: tuple[int, int] = (28, 7)
 #: Lengths (days) of the forecast windows of ``forecast_7d`` and ``forecast_28d``.
 FORECAST_WINDOWS: tuple[int, int] = (7, 28)
 
-#: The demand features ``g(c)`` of Coeff and Both, in SPEC.md section 8's order.
+#: The demand features ``g(c)`` of Coeff and Both, in the book's *A Tmall-like proxy* chapter's order.
 COEFF_FEATURE_NAMES: tuple[str, ...] = ("mean_28d", "mean_7d", "forecast_7d", "forecast_28d")
 
 #: Every context feature of the proxy, in the order of the feature axis.

@@ -166,7 +166,7 @@ def generate_indep(
     rng: np.random.Generator | None = None,
     name: str = "setting1",
 ) -> InventoryDataset:
-    """Setting 1 (INDEP, SPEC.md section 6): independent, discrete-uniform daily demands.
+    """Setting 1 (INDEP, the book's *The inventory model* and *Settings 1-3* chapters): independent, discrete-uniform daily demands.
 
     One sequence of lower bounds ``l_t`` (t = 0..T-1) is drawn from
     ``N(lower_bound_mean, lower_bound_std**2)``, clipped to ``[0, lower_bound_max]`` and
@@ -202,7 +202,7 @@ def generate_indep(
 
     Returns:
         The dataset, validated; ``params["lower_bounds"]`` holds the ``(T,)`` lower bounds that
-        the benchmark (SPEC.md section 7) needs.
+        the benchmark (the book's *Settings 1-3* chapter) needs.
     """
     horizon = check_int("horizon", horizon, 1)
     review_period = check_int("review_period", review_period, 1)
@@ -308,7 +308,7 @@ def generate_ar1(
     rng: np.random.Generator | None = None,
     name: str = "setting2",
 ) -> InventoryDataset:
-    """Settings 2 and 3 (AR(1), SPEC.md section 6): autocorrelated demands.
+    """Settings 2 and 3 (AR(1), the book's *The inventory model* and *Settings 1-3* chapters): autocorrelated demands.
 
     Per trajectory: ``phi ~ U(phi_range)``, ``mu ~ U(mean_range)``, ``sigma ~ U(std_range)``;
     ``D_0 = max(0, N(mu, sigma^2))`` and
@@ -460,7 +460,7 @@ def generate_iid(
     rng: np.random.Generator | None = None,
     name: str | None = None,
 ) -> InventoryDataset:
-    """Setting 4 (IID, SPEC.md section 6): i.i.d. normal demand once per review period.
+    """Setting 4 (IID, the book's *The inventory model* and *Settings 1-3* chapters): i.i.d. normal demand once per review period.
 
     Each of ``N = n_skus`` SKUs draws ``sigma ~ U(std_range)``. It has one training and one
     validation trajectory and ``test_repeats`` test trajectories, all with its ``sigma``. Demand
@@ -711,7 +711,7 @@ def _check_size(setting: str, generator: Any, kwargs: dict[str, Any]) -> None:
 def make_setting(
     name: str, /, *, stream: str = "authors", seed: int = 42, **overrides: Any
 ) -> InventoryDataset:
-    """The dataset of a synthetic setting of the paper (SPEC.md section 6).
+    """The dataset of a synthetic setting of the paper (the book's *The inventory model* and *Settings 1-3* chapters).
 
     Args:
         name: ``"setting1"`` (INDEP, :func:`generate_indep`), ``"setting2"`` (AR(1), 10/10/100,

@@ -1,4 +1,4 @@
-"""DDPG (Lillicrap et al. 2016) via Stable-Baselines3, configured as the paper (SPEC.md sections 4-5).
+"""DDPG (Lillicrap et al. 2016) via Stable-Baselines3, configured as the paper (the book's *Methods and tuning protocol* chapter).
 
 A deterministic actor ``mu(s)`` and a critic ``Q(s, a)`` learn from a replay buffer of one-order
 transitions of :class:`deepstock.methods.envs.InventoryVecEnv` (reward = minus the mean daily loss of the
@@ -14,7 +14,7 @@ regularization's raw output (the order for None, the order-up-to level for Base,
 space to ``[-1, 1]`` internally, so this is the same algorithm the authors ran on
 ``Box(0, max_replenish)``.
 
-Facts of the authors' setup that this module follows (SPEC.md section 4 and their public code):
+Facts of the authors' setup that this module follows (the book's *Methods and tuning protocol* chapter and their public code):
 
 - SB3's ``DDPG`` with ``MlpPolicy`` (ReLU MLPs ``net_arch.pi`` / ``net_arch.qf``), one
   environment that draws a random training trajectory at every reset, ``gradient_steps = 1`` per
@@ -98,7 +98,7 @@ __all__ = [
 class DDPGConfig:
     """Settings of one DDPG run. Defaults: the authors' (untuned) Coeff/Both configuration; the
     tuned setting-1 configurations for None and Base ship as
-    ``deepstock/configs/ddpg_setting1_{none,base}.yaml`` (SPEC.md section 5)."""
+    ``deepstock/configs/ddpg_setting1_{none,base}.yaml`` (the book's *Methods and tuning protocol* chapter)."""
 
     learning_rate: float = 1e-3
     """Initial Adam learning rate of actor and critic, in (0, 1]. Search space

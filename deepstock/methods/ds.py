@@ -1,6 +1,6 @@
-"""DS, the differentiable simulator (SPEC.md sections 2-5; Madeka et al. 2022, Alvo et al. 2023).
+"""DS, the differentiable simulator (the book's *The inventory model* and *Policy regularizations* and *Methods and tuning protocol* chapter; Madeka et al. 2022, Alvo et al. 2023).
 
-DS needs no critic and no reward model: the simulator of SPEC.md section 1 is written in PyTorch,
+DS needs no critic and no reward model: the simulator of the book's *The inventory model* chapter is written in PyTorch,
 so the loss of a whole trajectory is a differentiable function of every order the policy placed.
 Training rolls a minibatch of training trajectories through the simulator for the whole horizon
 and follows the exact gradient of their mean loss:
@@ -19,9 +19,9 @@ The module reads top to bottom: the settings (:class:`DSConfig`), the network
 :func:`evaluate_loss`), the training loop with ReduceLROnPlateau and early stopping
 (:func:`fit_policy`), and the two entry points: :func:`train_ds` (train on the training split,
 select on the validation split, report all three) and :func:`train_ds_on_split` (train and select
-on one split, the AR(1) benchmark of SPEC.md section 7).
+on one split, the AR(1) benchmark of the book's *Settings 1-3* chapter).
 
-Facts of the authors' implementation that this one follows (where SPEC.md is silent):
+Facts of the authors' implementation that this one follows (where the paper is silent):
 
 - the layers keep PyTorch's default initialization; only the output layer's bias is overwritten
   (its weights are not zeroed), so the untrained policy is a noisy version of the bias;
@@ -41,7 +41,7 @@ Differences from the authors' code (all deliberate):
   Here each output starts at ``initial_action_bias`` of its own range
   (:meth:`deepstock.model.regularizations.Regularization.action_bounds`): ``[0, max_replenish]`` for None and
   Base (the same as the authors), ``[0, 1]`` for the Coeff/Both coefficients and their additive
-  bias (the same action range the RL methods use, SPEC.md section 4).
+  bias (the same action range the RL methods use, the book's *Methods and tuning protocol* chapter).
 - The network sees every context feature (the authors' None/Base networks read only the first).
 - The training simulator may run in float32 (``train_dtype``), evaluations always run in float64.
 """
@@ -99,7 +99,7 @@ _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 class DSConfig:
     """Settings of one DS training run. Defaults: the authors' (untuned) Coeff/Both configuration;
     the tuned setting-1 configurations for None and Base ship as
-    ``deepstock/configs/ds_setting1_{none,base}.yaml`` (SPEC.md section 5)."""
+    ``deepstock/configs/ds_setting1_{none,base}.yaml`` (the book's *Methods and tuning protocol* chapter)."""
 
     hidden_layers: list[int] = field(default_factory=lambda: [64, 64])
     """Widths of the hidden layers of the MLP (ELU between them). Search space {[32,32], [64,64],
@@ -199,7 +199,7 @@ def make_network(
     *,
     output_bias: Tensor | float,
 ) -> nn.Sequential:
-    """The DS policy network: ``Linear -> ELU -> ... -> Linear -> ReLU`` (SPEC.md section 4).
+    """The DS policy network: ``Linear -> ELU -> ... -> Linear -> ReLU`` (the book's *Methods and tuning protocol* chapter).
 
     Args:
         input_size: width of the network input (:func:`deepstock.model.regularizations.network_input_size`).
@@ -546,7 +546,7 @@ def train_ds_on_split(
     device: str | torch.device = "auto",
     progress: bool = False,
 ) -> TrainResult:
-    """Train AND select DS on the trajectories of one split (the AR(1) benchmark, SPEC.md §7).
+    """Train AND select DS on the trajectories of one split (the AR(1) benchmark, the book's *Settings 1-3* chapter).
 
     With no closed-form optimum for AR(1) demand, the benchmark is a DS policy fitted to the test
     trajectories themselves: every epoch trains on them and the early stopping watches the loss

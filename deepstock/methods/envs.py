@@ -1,4 +1,4 @@
-"""Reinforcement-learning environments over the batched simulator (SPEC.md section 2).
+"""Reinforcement-learning environments over the batched simulator (the book's *The inventory model* chapter).
 
 One RL step is one order. For a trajectory with review period ``P`` and lead time ``L``:
 

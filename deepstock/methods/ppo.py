@@ -1,4 +1,4 @@
-"""PPO (Schulman et al. 2017) via Stable-Baselines3, configured as the paper (SPEC.md sections 4-5).
+"""PPO (Schulman et al. 2017) via Stable-Baselines3, configured as the paper (the book's *Methods and tuning protocol* chapter).
 
 A Gaussian policy ``pi(a | s) = N(mu(s), diag(exp(log_std))^2)`` and a value function ``V(s)``
 learn from rollouts of ``n_steps`` one-order transitions of
@@ -16,7 +16,7 @@ SB3's ``MlpPolicy`` for PPO: separate tanh MLPs ``net_arch.pi`` (to the Gaussian
 ``log_std_init``; orthogonal initialization. Actions are sampled, clipped to the action space and
 sent to the env; the deterministic action used for validation and test is the mean.
 
-Facts of the authors' setup that this module follows (SPEC.md section 4 and their public code):
+Facts of the authors' setup that this module follows (the book's *Methods and tuning protocol* chapter and their public code):
 
 - one environment drawing a random training trajectory at every reset; ``vf_coef = 0.4``,
   ``max_grad_norm = 0.5``, ``target_kl = None``;
@@ -78,7 +78,7 @@ __all__ = ["PPOConfig", "make_ppo", "train_ppo"]
 class PPOConfig:
     """Settings of one PPO run. Defaults: the authors' (untuned) Coeff/Both configuration; the
     tuned setting-1 configurations for None and Base ship as
-    ``deepstock/configs/ppo_setting1_{none,base}.yaml`` (SPEC.md section 5)."""
+    ``deepstock/configs/ppo_setting1_{none,base}.yaml`` (the book's *Methods and tuning protocol* chapter)."""
 
     learning_rate: float = 3e-4
     """Initial Adam learning rate, in (0, 1]. Search space loguniform(5e-5, 9e-3); AR(1)

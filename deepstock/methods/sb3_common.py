@@ -1,7 +1,7 @@
 """Machinery shared by the Stable-Baselines3 methods (:mod:`deepstock.methods.ddpg`, :mod:`deepstock.methods.ppo`).
 
 * :func:`linear_schedule`: SB3's ``get_linear_fn`` (the learning-rate and clip-range decay of
-  SPEC.md section 4);
+  the book's *Methods and tuning protocol* chapter);
 * :func:`deterministic_actor`: a trained SB3 model's deterministic action as a plain
   ``nn.Module`` in the env's action coordinates (for :class:`deepstock.methods.envs.ActorPolicy`);
 * :class:`ValidationCallback`: validation through the shared simulator every ``eval_freq`` env

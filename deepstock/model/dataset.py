@@ -75,13 +75,13 @@ class InventoryDataset:
         max_replenish: order cap, units (``> 0``).
         lost_sales: ``True`` for lost sales, ``False`` for backlog.
         coeff_features: indices into the feature axis of the demand features ``g(c)`` that the
-            Coeff and Both regularizations multiply (SPEC.md section 3); empty when the dataset
+            Coeff and Both regularizations multiply (the book's *Policy regularizations* chapter); empty when the dataset
             has none (settings 1-4).
         params: the generator's parameters (setting, stream, seed, sizes, distribution
             parameters), JSON-serializable.
         objective: what "loss" means on this dataset, the number every method trains on,
             validates on and reports as ``loss``: ``"cost"`` (the per-unit loss ``h y^+ + b u``
-            of SPEC.md section 2, settings 1-4) or ``"tmall"`` (Tmall's objective ``J = 100 SR
+            of the book's *The inventory model* chapter, settings 1-4) or ``"tmall"`` (Tmall's objective ``J = 100 SR
             + TT / 2``, the Tmall-like proxy); see :class:`deepstock.model.simulator.InventorySimulator`.
     """
 

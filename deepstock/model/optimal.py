@@ -1,4 +1,4 @@
-"""The optimal benchmark policies that every loss gap is measured against (SPEC.md section 7).
+"""The optimal benchmark policies that every loss gap is measured against (the book's *Settings 1-3* chapter).
 
 ``gap = (loss(policy) - loss(benchmark)) / loss(benchmark)`` on the same trajectories.
 
@@ -26,7 +26,7 @@ Every benchmark policy is evaluated by the project's one simulator
 (:func:`deepstock.model.simulator.simulate`), so its losses are directly comparable with the trained
 policies'.
 
-The dynamic program (SPEC.md section 1 conventions, backlog). Order days are
+The dynamic program (the book's *The inventory model* chapter conventions, backlog). Order days are
 ``t = P, 2P, ...``. An order placed on day ``t`` lands on day ``t + L``; every earlier order has
 landed by then and the next one lands on ``t + P + L``. So with ``y`` the inventory position right
 after ordering on day ``t``, the end-of-day inventory on each day ``s`` of the window
@@ -107,7 +107,7 @@ class BaseStockDPSolution:
         order_days: ``(K,)`` int64, the order days ``t`` with a finite level, ascending.
         expected_cost: expected total loss over the counted days of one trajectory.
         expected_loss: ``expected_cost`` divided by the number of counted days, in the units of
-            the trajectory loss (SPEC.md section 2).
+            the trajectory loss (the book's *The inventory model* chapter).
         counted_days: number of counted days ``T - W``.
     """
 

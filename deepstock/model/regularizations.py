@@ -1,4 +1,4 @@
-"""Policies as mappings: the four regularizations, network inputs and fixed heuristics (SPEC.md §3).
+"""Policies as mappings: the four regularizations, network inputs and fixed heuristics (the book's *Policy regularizations* chapter).
 
 A regularization turns the raw output ``f`` of a network into an order quantity. It does not
 restrict the policy class, it reparameterizes it:
@@ -90,7 +90,7 @@ class Regularization:
         raise NotImplementedError
 
     def action_bounds(self, max_replenish: float) -> tuple[float, float]:
-        """Range ``(low, high)`` of each raw output as an RL action (SPEC.md §4)."""
+        """Range ``(low, high)`` of each raw output as an RL action (the book's *Methods and tuning protocol* chapter)."""
         return (0.0, float(max_replenish))
 
     def __repr__(self) -> str:
@@ -191,7 +191,7 @@ for _reg in (
     register_regularization(_reg)
 
 
-#: The paper's four regularizations (SPEC.md section 3); every other registered one is a plug-in.
+#: The paper's four regularizations (the book's *Policy regularizations* chapter); every other registered one is a plug-in.
 BUILTIN_REGULARIZATIONS: tuple[str, ...] = tuple(REGULARIZATIONS)
 _BUILTIN_TYPES = {name: type(reg) for name, reg in REGULARIZATIONS.items()}
 
@@ -252,7 +252,7 @@ def network_input(
     eps: float = 1e-8,
     coeff_features: Sequence[int] = (),
 ) -> Tensor:
-    """The network input ``(batch, F + Lmax + 1)`` for an observation (SPEC.md §3).
+    """The network input ``(batch, F + Lmax + 1)`` for an observation (the book's *Policy regularizations* chapter).
 
     Raw ``[c_t, x_t]`` for None and Base. For Coeff and Both (``normalized=True``) the features are
     min-max normalized over the trajectory's horizon and the pipeline is divided by the order

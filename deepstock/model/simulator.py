@@ -1,4 +1,4 @@
-"""The batched inventory simulator (SPEC.md sections 1-2).
+"""The batched inventory simulator (the book's *The inventory model* chapter).
 
 One simulator serves every method and every evaluation: DS differentiates through it, the RL
 environments step it, the benchmarks and heuristics are scored by it. It works on ``(batch, ...)``
@@ -18,11 +18,11 @@ The per-day loss ``h * max(y_t, 0) + b * u_t`` (``u_t`` = backlog ``max(-y_t, 0)
 is counted on days ``W <= t < T`` with ``W = P + max_t L_t``; the trajectory loss is its mean over
 the counted days.
 
-With ``objective="tmall"`` (the Tmall-like proxy, SPEC.md section 8) the trajectory loss is
+With ``objective="tmall"`` (the Tmall-like proxy, the book's *A Tmall-like proxy* chapter) the trajectory loss is
 Tmall's ``J = 100 SR + TT / 2`` instead, computed exactly from the whole trajectory. Two
 approximations of it serve training, where the exact ``J`` cannot be used:
 
-* per day (the RL rewards, SPEC.md section 2): ``100 * 1{y_t <= 0} + (y_t^+ / dbar) / 2``, with
+* per day (the RL rewards, the book's *The inventory model* chapter): ``100 * 1{y_t <= 0} + (y_t^+ / dbar) / 2``, with
   ``dbar`` the trajectory's mean daily demand over its counted days; its mean over the counted
   days is ``J`` with Turnover Time measured against demand instead of sales
   (:meth:`InventorySimulator.daily_loss`);
@@ -66,7 +66,7 @@ __all__ = [
     "simulate",
 ]
 
-#: Turnover Time is capped at this many days (SPEC.md section 2).
+#: Turnover Time is capped at this many days (the book's *The inventory model* chapter).
 TURNOVER_CAP_DAYS = 28.0
 
 #: Default width of DS's smooth stockout indicator under ``objective="tmall"``, as a share of
@@ -489,7 +489,7 @@ class InventorySimulator:
     def advance_day(
         self, day: int | Tensor, pipeline: Tensor, order: Tensor | None, index: Tensor | None = None
     ) -> DayOutcome:
-        """Simulate day ``day`` (SPEC.md section 1, events 1-4) for the rows ``index``.
+        """Simulate day ``day`` (the book's *The inventory model* chapter, events 1-4) for the rows ``index``.
 
         Args:
             day: ``0 <= day < T``, an int or a ``(batch,)`` int64 tensor (rows at different days).
@@ -684,7 +684,7 @@ class InventorySimulator:
         )
 
     def step_windows(self) -> tuple[Tensor, Tensor]:
-        """Loss windows of the RL steps (SPEC.md section 2), see :func:`order_windows`."""
+        """Loss windows of the RL steps (the book's *The inventory model* chapter), see :func:`order_windows`."""
         return order_windows(self.review_period, self.lead_time, self.horizon)
 
 
@@ -694,7 +694,7 @@ def order_windows(review_period: Tensor, lead_time: Tensor, horizon: int) -> tup
     The order of day ``t`` (``t = P, 2P, ...``) first affects day ``t + L_t``; the next order lands
     on ``t + P + L_{t+P}``. Its window runs from its arrival to the next order's arrival,
     ``[t + L_t, t + P + L_{t+P})``, restricted to ``[W, T)``; with a constant lead time that is
-    ``[t + L, t + L + P)`` (SPEC.md section 2). With per-day lead times arrivals are replaced by
+    ``[t + L, t + L + P)`` (the book's *The inventory model* chapter). With per-day lead times arrivals are replaced by
     their running maximum, so that windows never overlap (an order that lands no later than an
     earlier one gets an empty window, its effect is counted with the later one). An episode ends
     with the first step whose next order could no longer land inside the horizon; the last window

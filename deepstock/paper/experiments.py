@@ -18,18 +18,18 @@ experiment             what it computes
                        (Figure 4, Table 9)
 ``tuned``              setting 1 at the paper's published tuned configurations, several seeds
                        (no tuning; the methods' honest check)
-``proxy``              the Tmall-like proxy (the project's own data, SPEC.md section 8):
+``proxy``              the Tmall-like proxy (the project's own data, the book's *A Tmall-like proxy* chapter):
                        DDPG/PPO/DS x None/Base/Coeff/Both tuned on ``J``, with the forecast
                        base-stock incumbent, in the layout of the paper's Table 1
 ``proxy_full_length``  the proxy's best pairs re-trained at the paper's training length
                        (200,000 steps / 3,000 epochs), several seeds
 =====================  ============================================================================
 
-Benchmarks are computed the paper's way (SPEC.md section 7): the exact DP for setting 1 (the
+Benchmarks are computed the paper's way (the book's *Settings 1-3* chapter): the exact DP for setting 1 (the
 true distributions, the project's benchmark; the authors' empirical-frequency DP beside it),
 DS trained and selected on the evaluated trajectories for AR(1) (on the test trajectories for
 the test gap, on the validation trajectories for the validation gap), and the critical-fractile
-base stock for setting 4. Every gap compares losses on the same trajectories (SPEC.md section 7);
+base stock for setting 4. Every gap compares losses on the same trajectories (the book's *Settings 1-3* chapter);
 the paper's validation gaps in settings 2-4 were measured against its test benchmark instead.
 """
 
@@ -91,7 +91,7 @@ __all__ = [
     "tuned_configurations",
 ]
 
-#: Setting 4's grid (SPEC.md section 6).
+#: Setting 4's grid (the book's *The inventory model* and *Settings 1-3* chapters).
 SETTING4_SKUS: tuple[int, ...] = (5, 10, 20)
 SETTING4_HORIZONS: tuple[int, ...] = (2, 8, 16, 32, 64)
 
@@ -171,7 +171,7 @@ def dataset_on_split(dataset: InventoryDataset, split: str = "test") -> Inventor
     """A dataset whose training, validation and test splits are all ``split``'s trajectories.
 
     Training DS on it is "DS trained (and selected) on the test trajectories", the AR(1)
-    benchmark of SPEC.md section 7, run through the ordinary training and result store.
+    benchmark of the book's *Settings 1-3* chapter, run through the ordinary training and result store.
     """
     part = dataset.subset(split)
     n = part.n_trajectories
@@ -190,7 +190,7 @@ def ar1_benchmark(
 ) -> dict[str, Any]:
     """DS with Base trained on the evaluated trajectories themselves: the AR(1) benchmark.
 
-    SPEC.md section 7 approximates the optimum on the test trajectories by DS trained (and
+    the book's *Settings 1-3* chapter approximates the optimum on the test trajectories by DS trained (and
     selected) on them; a gap is measured on the same trajectories, so the validation benchmark
     is DS trained on the validation trajectories in the same way. (The paper's validation gaps
     used its test benchmark, 2.284, for both; the book says so where it compares.) Each uses the
@@ -489,7 +489,7 @@ def tuned_configurations(
     """Setting 1 at the paper's published tuned configurations (no tuning), several seeds.
 
     The honest check of the methods: each of the six pairs trained with the configuration the
-    authors published (SPEC.md section 5) for each seed. ``full_length`` trains as the paper
+    authors published (the book's *Methods and tuning protocol* chapter) for each seed. ``full_length`` trains as the paper
     does (200,000 steps / 3000 epochs with early stopping); by default every profile but
     ``smoke`` does, and ``smoke`` uses its short training.
 

@@ -1,4 +1,4 @@
-"""The numbers the paper reports for its synthetic experiments (SPEC.md section 9), as tidy tables.
+"""The numbers the paper reports for its synthetic experiments (the book's *The paper in brief* chapter), as tidy tables.
 
 These are the reproduction targets that the book shows next to our results. They are facts
 quoted from the paper (averages of 3 tuning repeats), not results of this code.

@@ -7,8 +7,8 @@ command, write ``_add_<command>`` and ``_run_<command>`` and list ``_add_<comman
 ``parser.error`` (message on stderr, exit status 2, as argparse does for syntax errors).
 
 Commands:
-    generate: draw a dataset of settings 1-4 and write it to a folder (SPEC.md section 6).
-    benchmark: losses of the optimal benchmark policies of a setting (SPEC.md section 7).
+    generate: draw a dataset of settings 1-4 and write it to a folder (the book's *The inventory model* and *Settings 1-3* chapters).
+    benchmark: losses of the optimal benchmark policies of a setting (the book's *Settings 1-3* chapter).
     bench: performance figures (simulator throughput, DP time).
     train: train one (method, regularization) policy and print its losses.
     tune: two-stage hyperparameter tuning of one (method, regularization) on a setting.
@@ -363,7 +363,7 @@ def _add_benchmark(subparsers: Any) -> None:
         "benchmark",
         help="losses of the optimal benchmark policies of a setting",
         description=(
-            "Simulate the benchmark policies of a synthetic setting (SPEC.md section 7) on its "
+            "Simulate the benchmark policies of a synthetic setting (the book's *Settings 1-3* chapter) on its "
             "training, validation and test trajectories and print their losses. setting1: the "
             "exact DP base-stock policy with the true demand distributions (dp_true) and with "
             "the training trajectories' empirical frequencies (dp_empirical, the authors' "

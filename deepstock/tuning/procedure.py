@@ -1,4 +1,4 @@
-"""Two-stage hyperparameter tuning (SPEC.md section 5), resumable and parallel.
+"""Two-stage hyperparameter tuning (the book's *Methods and tuning protocol* chapter), resumable and parallel.
 
 The paper's procedure, for one (method, regularization, setting):
 

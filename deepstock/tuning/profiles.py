@@ -1,6 +1,6 @@
 """Run profiles: how much tuning and training an experiment gets.
 
-The paper's protocol (SPEC.md section 5) costs hundreds of CPU-hours; a profile scales it down
+The paper's protocol (the book's *Methods and tuning protocol* chapter) costs hundreds of CPU-hours; a profile scales it down
 without changing its shape. A :class:`Profile` carries the tuning budget (stage-1 trials, the
 top-k configurations re-run in stage 2 with their number of seeds, the number of repeats of the
 whole procedure, TPE's random start-up trials) and per-method training-length overrides applied
@@ -178,7 +178,7 @@ PROFILES: dict[str, Profile] = {
         repeats=3,
         n_startup_trials=10,
         training={},
-        description="the paper's protocol (SPEC.md section 5)",
+        description="the paper's protocol (the book's *Methods and tuning protocol* chapter)",
     ),
 }
 

@@ -1,4 +1,4 @@
-"""The paper's hyperparameter search spaces, as data (SPEC.md section 5).
+"""The paper's hyperparameter search spaces, as data (the book's *Methods and tuning protocol* chapter).
 
 A search space is a mapping from a configuration key to either a distribution
 (:class:`Uniform`, :class:`LogUniform`, :class:`Choice`) that the tuner samples, or a plain value
@@ -13,14 +13,14 @@ The paper has three families of spaces, one per kind of demand:
 * ``"ar1"``: settings 2 and 3 (AR(1)); the SB3 network sizes differ between them;
 * ``"iid"``: setting 4 (IID), DS only (the paper tunes nothing else there).
 
-Two values of SPEC.md section 5 are not configuration keys: the order cap ``max_replenish`` is a
+Two values of the book's *Methods and tuning protocol* chapter are not configuration keys: the order cap ``max_replenish`` is a
 property of the dataset (:attr:`deepstock.model.dataset.InventoryDataset.max_replenish`), so a space lists
 it under :attr:`SearchSpace.dataset_constants` and the tuner checks it against the dataset
 instead of passing it on.
 
 A fourth family is this project's own, not the paper's:
 
-* ``"proxy"``: the Tmall-like proxy of SPEC.md section 8 (:mod:`deepstock.datasets.proxy`). The paper
+* ``"proxy"``: the Tmall-like proxy of the book's *A Tmall-like proxy* chapter (:mod:`deepstock.datasets.proxy`). The paper
   publishes no search space for Tmall; these are the INDEP spaces with changes made for the
   proxy (episodes of 12 to 20 orders, reviews every 4 or 7 days; an order cap that is one number
   for SKUs from 1 to 1,000 units a day; 200 training SKUs): the untrained policy starts lower
@@ -306,7 +306,7 @@ _PPO_COMMON: dict[str, Any] = {
     "max_replenish": 100,
 }
 
-#: Method -> family -> key -> distribution or fixed value (SPEC.md section 5). Regularization-
+#: Method -> family -> key -> distribution or fixed value (the book's *Methods and tuning protocol* chapter). Regularization-
 #: and setting-specific entries are in :data:`_BY_REGULARIZATION` and :data:`_BY_SETTING`.
 METHOD_SPACES: dict[str, dict[str, dict[str, Any]]] = {
     "ddpg": {
