@@ -6,14 +6,25 @@ import json
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from rl_helpers import make_dataset
 
+from deepstock.course.tutorial import (
+    read_policy_records,
+    tutorial_dataset,
+    tutorial_loop_update,
+    tutorial_optimum,
+    tutorial_runs,
+)
 from deepstock.methods.dqn import DQNConfig, action_grid, make_dqn, train_dqn
 from deepstock.methods.envs import GridActionMap, InventoryEnv, InventoryVecEnv, run_episodes
 from deepstock.methods.sb3_common import GreedyAction
 from deepstock.methods.train import METHODS, evaluate_policy, train
+from deepstock.paper.experiments import trials_to_beat_ds
+from deepstock.paper.tables import settings_table
+from deepstock.paper.verdict import check_base_improves_test_loss, dqn_questions
 from deepstock.tools.cli import main
 from deepstock.tuning.spaces import search_space
 
@@ -187,3 +198,97 @@ def test_cli_trains_dqn_with_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert summary["method"] == "dqn" and len(summary["curve"]) == 2
     assert summary["config"]["net_arch"] == [8]
     assert summary["benchmark"]["policy"] == "dp_true"
+
+
+# ---------------------------------------------------------------------- book tables, verdict
+def _results_with_dqn() -> pd.DataFrame:
+    rows = []
+    losses = {  # (method, reg) -> (test loss, test gap) in setting 1
+        ("ds", "none"): (1.2, 20.0),
+        ("ds", "base"): (1.1, 10.0),
+        ("dqn", "none"): (1.5, 50.0),
+        ("dqn", "base"): (1.2, 20.0),  # Base: -30 points against DS's -10
+    }
+    for (method, reg), (loss, gap) in losses.items():
+        rows.append(
+            {
+                "setting": "setting1",
+                "method": method,
+                "regularization": reg,
+                "val_loss": loss,
+                "test_loss": loss,
+                "val_gap_pct": gap,
+                "test_gap_pct": gap,
+                "in_paper": method != "dqn",
+                **{f"paper_{k}": np.nan for k in ("val_loss", "val_gap_pct", "test_loss")},
+                "paper_test_gap_pct": np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def test_dqn_questions_and_marked_rows() -> None:
+    results = _results_with_dqn()
+    answers = dqn_questions(results).set_index("setting")
+    row = answers.loc["setting1"]
+    assert row["base_helps"] and row["helps_more_than_ds"]
+    assert row["gap_reduction_pts"] == pytest.approx(30.0)
+    assert row["ds_gap_reduction_pts"] == pytest.approx(10.0)
+    assert dqn_questions(results[results["method"] != "dqn"]).empty
+    table = settings_table(results, "setting1")
+    assert "DQN Base (not in the paper)" in table.index and "DS Base" in table.index
+    # the paper's claims never count DQN: with DS alone there is one case
+    assert check_base_improves_test_loss(results).cases == 1
+
+
+def test_trials_to_beat_ds_counts_dqn_only_when_tuned() -> None:
+    rows = [
+        {"method": m, "regularization": r, "n_trials": n, "best_val_loss": v}
+        for (m, r, values) in (
+            ("ds", "base", [1.0, 1.0]),
+            ("ddpg", "base", [2.0, 0.5]),
+            ("ppo", "base", [2.0, 2.0]),
+            ("dqn", "base", [0.9, 0.9]),
+        )
+        for n, v in enumerate(values, start=1)
+    ]
+    counts = trials_to_beat_ds(pd.DataFrame(rows)).set_index(["method", "regularization"])
+    assert counts.loc[("dqn", "base"), "trials"] == 1
+    without = trials_to_beat_ds(pd.DataFrame([r for r in rows if r["method"] != "dqn"]))
+    assert "dqn" not in set(without["method"])
+
+
+# ---------------------------------------------------------------------- the tutorial chapter
+def test_tutorial_datasets_and_their_exact_optima() -> None:
+    tutorial = tutorial_dataset("tutorial", n_train=4, days=10, test_repeats=2)
+    assert tutorial.lost_sales and tutorial.holding_cost == 0.0
+    assert tutorial.demand.shape == (4 + 4 + 8, 11)
+    assert tutorial.feature_names == ("demand_std", "forecast", "season")
+    assert np.all(tutorial.initial_stock == 50.0)
+    optimum = tutorial_optimum(tutorial)
+    assert optimum["policy"] == "order_max" and optimum["test_loss"] == 0.0
+    cost = tutorial_dataset("cost", n_train=4, days=10, test_repeats=2)
+    best = tutorial_optimum(cost)
+    assert best["level"] == pytest.approx(50 + 10 * 1.2815516, abs=1e-6)
+    assert best["expected_loss"] == pytest.approx(1.0 * 10 * 0.1754983, abs=1e-6)
+    with pytest.raises(ValueError, match="version"):
+        tutorial_dataset("blog")
+    with pytest.raises(ValueError, match="not a tutorial dataset"):
+        tutorial_optimum(make_dataset())
+
+
+def test_the_tutorials_update_changes_nothing() -> None:
+    torch.manual_seed(0)
+    network = torch.nn.Sequential(torch.nn.Linear(3, 8), torch.nn.ReLU(), torch.nn.Linear(8, 1))
+    outcome = tutorial_loop_update(network, torch.randn(32, 3), learning_rate=1.0)
+    assert outcome == {"loss": 0.0, "max_weight_change": 0.0, "reward_used": False}
+
+
+def test_tutorial_runs_store_the_policy_records(store) -> None:
+    data = tutorial_dataset("cost", n_train=3, days=8, test_repeats=4)
+    runs = tutorial_runs(store, data, [("dqn", "base")], {"dqn": FAST}, seeds=(0,))
+    arrays = read_policy_records(store, runs.loc[0, "key"])
+    assert arrays["orders"].shape == (10, 8) and arrays["positions"].shape == (10, 8)
+    assert arrays["mean_end_inventory"].shape == (9,)
+    again = tutorial_runs(store, data, [("dqn", "base")], {"dqn": FAST}, seeds=(0,))
+    assert again.loc[0, "test_loss"] == runs.loc[0, "test_loss"]

@@ -55,6 +55,7 @@ __all__ = [
     "TUTORIAL_METHODS",
     "VERSIONS",
     "policy_records",
+    "read_policy_records",
     "tutorial_dataset",
     "tutorial_loop_update",
     "tutorial_optimum",
@@ -221,6 +222,22 @@ def policy_records(result: TrainResult, dataset: InventoryDataset) -> dict[str, 
         "orders": rollout.orders[first, order_days].detach().numpy(),
         "mean_end_inventory": rollout.end_inventory.mean(dim=0).detach().numpy(),
     }
+
+
+def read_policy_records(store: ResultStore, key: str) -> dict[str, np.ndarray]:
+    """The :func:`policy_records` of the stored run ``key``, as arrays (the store keeps short
+    ones inline in the record and the others in its ``.npz``)."""
+    arrays = store.arrays(key)
+    inline = store.read(key)["extras"]
+    records = {}
+    for name in ("positions", "orders", "mean_end_inventory"):
+        if name in arrays:
+            records[name] = np.asarray(arrays[name])
+        elif name in inline:
+            records[name] = np.asarray(inline[name], dtype=np.float64)
+        else:
+            raise ValueError(f"stored run {key} has no policy record {name!r}")
+    return records
 
 
 def _train_with_records(
