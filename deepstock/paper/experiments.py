@@ -69,6 +69,7 @@ from deepstock.tuning.spaces import search_space
 __all__ = [
     "EXPERIMENTS",
     "EXTRA_PAIRS",
+    "EXTRA_SETTINGS",
     "METHOD_PAIRS",
     "PROXY_FULL_LENGTH_PAIRS",
     "PROXY_PAIRS",
@@ -99,6 +100,9 @@ EXTRA_PAIRS: tuple[tuple[str, str], ...] = (("dqn", "none"), ("dqn", "base"))
 
 #: The pairs of the settings experiment: the paper's six, then the extra ones.
 SETTINGS_PAIRS: tuple[tuple[str, str], ...] = METHOD_PAIRS + EXTRA_PAIRS
+
+#: The settings in which the settings experiment tunes :data:`EXTRA_PAIRS` by default.
+EXTRA_SETTINGS: tuple[str, ...] = ("setting1", "setting2", "setting3")
 
 #: Setting 4's grid (the book's *The inventory model* and *Settings 1-3* chapters).
 SETTING4_SKUS: tuple[int, ...] = (5, 10, 20)
@@ -264,13 +268,14 @@ def settings_comparison(
     context: ExperimentContext,
     settings: Sequence[str] = ("setting1", "setting2", "setting3"),
     pairs: Sequence[tuple[str, str]] = SETTINGS_PAIRS,
+    extra_settings: Sequence[str] = EXTRA_SETTINGS,
 ) -> dict[str, pd.DataFrame]:
     """Settings 1-3 (Figure 1, Tables 6-8): every pair tuned, losses and gaps with the paper's.
 
     The default pairs are the paper's six and DQN with None and Base (:data:`EXTRA_PAIRS`, not
-    in the paper: their paper columns are NaN and ``in_paper`` is False). Each pair is its own
-    tuning with its own stored runs, so adding or removing a pair changes nothing for the
-    others.
+    in the paper: their paper columns are NaN and ``in_paper`` is False), tuned only in the
+    settings of ``extra_settings``. Each pair is its own tuning with its own stored runs, so
+    adding or removing a pair changes nothing for the others.
 
     Returns:
         ``results``: one row per (setting, method, regularization): ``val_loss``,
@@ -292,6 +297,8 @@ def settings_comparison(
         bench_tables.append(bench)
         primary = bench[bench["primary"]].iloc[0]
         for method, regularization in pairs:
+            if (method, regularization) in EXTRA_PAIRS and setting not in extra_settings:
+                continue
             tuning = tune_pair(setting, method, regularization, context, dataset=dataset)
             summary = tuning.summary()
             row = {
