@@ -53,8 +53,6 @@ project's issue 11) does not cover it. ``n_envs`` is 1 (one transition per env s
 
 from __future__ import annotations
 
-import dataclasses
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -62,19 +60,22 @@ import torch
 from stable_baselines3 import DQN
 
 from deepstock.core.checks import check_int, check_int_list, check_number
-from deepstock.methods.common import (
-    TrainResult,
-    evaluate_policy,
-    seed_everything,
-    settings_from_mapping,
-)
+from deepstock.methods.common import TrainResult, settings_from_mapping
 from deepstock.methods.envs import GridActionMap, InventoryVecEnv
-from deepstock.methods.sb3_common import ValidationCallback, linear_schedule
+from deepstock.methods.sb3_common import linear_schedule, run_sb3, sb3_result
 from deepstock.model.dataset import InventoryDataset
 from deepstock.model.regularizations import get_regularization
 from deepstock.model.simulator import resolve_device
 
-__all__ = ["DEFAULT_GRID_POINTS", "DQNConfig", "action_grid", "grid_step", "make_dqn", "train_dqn"]
+__all__ = [
+    "DEFAULT_GRID_POINTS",
+    "CountingDQN",
+    "DQNConfig",
+    "action_grid",
+    "grid_step",
+    "make_dqn",
+    "train_dqn",
+]
 
 #: Points of the default action grid: ``action_step = max_replenish / (DEFAULT_GRID_POINTS - 1)``.
 DEFAULT_GRID_POINTS = 101
@@ -134,6 +135,11 @@ class DQNConfig:
     action_step: float | None = None
     """Spacing of the action grid in stock units (> 0), or ``None`` for
     ``max_replenish / 100`` (1 unit in settings 1-3, 5 in setting 4; module docstring)."""
+
+    @property
+    def n_envs(self) -> int:
+        """Parallel training trajectories: always 1 (not a configuration key)."""
+        return 1
 
     def __post_init__(self) -> None:
         name = "DQN config key"
@@ -197,12 +203,24 @@ def action_grid(
 
 
 # ====================================================================== the model
-def make_dqn(env: InventoryVecEnv, settings: DQNConfig, *, seed: int, device: torch.device) -> DQN:
+class CountingDQN(DQN):
+    """SB3's DQN that counts the gradient steps it takes (``gradient_steps_done``)."""
+
+    gradient_steps_done: int = 0
+
+    def train(self, gradient_steps: int, batch_size: int = 100) -> None:
+        super().train(gradient_steps, batch_size)
+        self.gradient_steps_done += int(gradient_steps)
+
+
+def make_dqn(
+    env: InventoryVecEnv, settings: DQNConfig, *, seed: int, device: torch.device
+) -> CountingDQN:
     """An SB3 DQN model on ``env`` (discrete actions) with the initial greedy action set."""
     action_map = env.action_map
     if not isinstance(action_map, GridActionMap):
         raise ValueError("DQN needs an env with a discrete action grid (action_step set)")
-    model = DQN(
+    model = CountingDQN(
         "MlpPolicy",
         env,
         learning_rate=linear_schedule(
@@ -266,55 +284,22 @@ def train_dqn(
     if not isinstance(settings, DQNConfig):
         settings = settings_from_mapping(DQNConfig, settings, method="dqn")
     reg = get_regularization(regularization)
-    action_grid(dataset, reg.name, settings.action_step)  # fails early for Coeff/Both
+    grid = action_grid(dataset, reg.name, settings.action_step)  # fails early for Coeff/Both
     torch_device = resolve_device(device)
-    start = time.perf_counter()
-    seed_everything(seed)
-    env = InventoryVecEnv(
-        dataset, reg, split="train", seed=seed, action_step=grid_step(settings, dataset)
-    )
-    model = make_dqn(env, settings, seed=seed, device=torch_device)
-    callback = ValidationCallback(
-        env,
-        dataset.subset("val"),
-        eval_freq=settings.eval_freq,
-        patience=settings.patience,
-        min_evals=settings.min_evals,
-        total_steps=settings.total_steps,
+    run = run_sb3(
+        dataset,
+        reg,
+        settings,
+        lambda env: make_dqn(env, settings, seed=seed, device=torch_device),
+        label="DQN",
+        seed=seed,
         progress=progress,
-        description=f"DQN {reg.name}",
+        env_options={"action_step": grid.step},
     )
-    model.learn(total_timesteps=settings.total_steps, callback=callback)
-    wall_time = time.perf_counter() - start
-
-    policy = callback.policy_of(callback.best_actor)
-    metrics = {
-        split: evaluate_policy(policy, dataset.subset(split), device="cpu")
-        for split in ("train", "val", "test")
-    }
-    grid = env.action_map
     extras: dict[str, Any] = {
-        "env_steps": int(model.num_timesteps),
-        "gradient_steps": int(model._n_updates),
-        "best_step": callback.best_step,
-        "n_evaluations": len(callback.curve),
-        "stopped_early": callback.stopped_early,
-        "evaluation_seconds": callback.evaluation_seconds,
+        **run.extras(),
+        "gradient_steps": run.model.gradient_steps_done,
         "action_step": float(grid.step),
         "n_actions": int(grid.n),
     }
-    return TrainResult(
-        method="dqn",
-        regularization=reg.name,
-        config=dataclasses.asdict(settings),
-        seed=seed,
-        device=str(torch_device),
-        policy=policy,
-        val_metrics=metrics["val"],
-        test_metrics=metrics["test"],
-        train_metrics=metrics["train"],
-        curve=list(callback.curve),
-        curve_unit="env_steps",
-        wall_time_s=wall_time,
-        extras=extras,
-    )
+    return sb3_result("dqn", reg, settings, run, seed=seed, device=torch_device, extras=extras)
