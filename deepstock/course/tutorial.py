@@ -73,7 +73,6 @@ INITIAL_STOCK = 50.0
 VERSIONS: tuple[str, ...] = ("tutorial", "cost")
 #: (method, regularization) pairs of the chapter's cost version, in table order.
 TUTORIAL_METHODS: tuple[tuple[str, str], ...] = (
-    ("dqn", "none"),
     ("dqn", "base"),
     ("ddpg", "base"),
     ("ppo", "base"),
