@@ -150,7 +150,8 @@ def tutorial_optimum(dataset: InventoryDataset) -> dict[str, Any]:
 
     ``"tutorial"``: every daily loss is ``>= 0`` (there is no holding cost) and ordering the cap
     every day leaves no demand unmet once the first order has landed, so that policy reaches
-    the lower bound: ``policy`` ``"order_max"``. ``"cost"``: the critical-fractile base stock
+    the lower bound: ``policy`` ``"order_max"``, with ``final_stock``, its mean stock at the end
+    of the last test day (units). ``"cost"``: the critical-fractile base stock
     (``policy`` ``"critical_fractile"``, ``level`` ``S*``), and ``expected_loss``, its exact
     expected daily cost ``(h + b) sigma phi(z)`` (the demand's truncation at 0 is negligible
     at 5 standard deviations).
@@ -165,11 +166,16 @@ def tutorial_optimum(dataset: InventoryDataset) -> dict[str, Any]:
         )
     if version == "tutorial":
         policy = ConstantOrder(dataset.max_replenish)
-        losses = {
-            f"{split}_loss": float(simulate(dataset.subset(split), policy, device="cpu").loss)
+        rollouts = {
+            split: simulate(dataset.subset(split), policy, device="cpu")
             for split in ("train", "val", "test")
         }
-        return {"policy": "order_max", "order": float(dataset.max_replenish), **losses}
+        return {
+            "policy": "order_max",
+            "order": float(dataset.max_replenish),
+            **{f"{split}_loss": float(r.loss) for split, r in rollouts.items()},
+            "final_stock": float(rollouts["test"].end_inventory[:, -1].mean()),
+        }
     row = benchmark_losses(dataset)[0]
     z = critical_fractile_z(dataset.holding_cost, dataset.backlog_cost)
     h, b = dataset.holding_cost, dataset.backlog_cost
