@@ -28,8 +28,6 @@ seasonal feature carries no information, as in the tutorial (whose demand has no
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from collections.abc import Sequence
 from statistics import NormalDist
 from typing import Any
@@ -39,8 +37,13 @@ import pandas as pd
 import torch
 from torch import nn
 
-from deepstock.core.checks import check_choice, check_int
-from deepstock.datasets.synthetic import generate_iid
+from deepstock.datasets.tutorial import (
+    DEMAND_MEAN,
+    DEMAND_STD,
+    STOCKOUT_COST,
+    VERSIONS,
+    tutorial_dataset,
+)
 from deepstock.methods.train import TrainResult, train
 from deepstock.model.dataset import InventoryDataset
 from deepstock.model.heuristics import ConstantOrder
@@ -62,15 +65,6 @@ __all__ = [
     "tutorial_runs",
 ]
 
-#: The tutorial's demand: normal, mean 50 and standard deviation 10 units a day.
-DEMAND_MEAN = 50.0
-DEMAND_STD = 10.0
-#: The tutorial's reward magnitude, here the cost of one unit of lost demand (version "tutorial").
-STOCKOUT_COST = 10.0
-#: The tutorial's initial stock, units.
-INITIAL_STOCK = 50.0
-#: The two versions of the problem (module docstring).
-VERSIONS: tuple[str, ...] = ("tutorial", "cost")
 #: (method, regularization) pairs of the chapter's cost version, in table order.
 TUTORIAL_METHODS: tuple[tuple[str, str], ...] = (
     ("dqn", "base"),
@@ -80,69 +74,6 @@ TUTORIAL_METHODS: tuple[tuple[str, str], ...] = (
 )
 #: Trajectories whose orders a run records for the chapter's policy plots.
 _RECORDED_TRAJECTORIES = 10
-
-
-def tutorial_dataset(
-    version: str = "cost",
-    *,
-    n_train: int = 20,
-    days: int = 30,
-    test_repeats: int = 5,
-    seed: int = 0,
-) -> InventoryDataset:
-    """The tutorial's problem as a dataset: ``n_train`` training and validation months each.
-
-    Args:
-        version: ``"tutorial"`` (lost sales, no holding cost, 10 per lost unit) or ``"cost"``
-            (backlog, ``h = 0.1``, ``b = 0.9``).
-        n_train: training trajectories (as many for validation; ``test_repeats`` times as many
-            for test), ``>= 1``.
-        days: order days of a trajectory (one demand each), ``>= 1``; the horizon is
-            ``days + 1`` (day 0 has neither order nor demand).
-        test_repeats: test trajectories per training trajectory, ``>= 1``.
-        seed: seed of the demand draws.
-
-    Returns:
-        An IID dataset with features ``("demand_std", "forecast", "season")``, order cap 100.
-    """
-    check_choice("version", version, VERSIONS)
-    n_train = check_int("n_train", n_train, 1)
-    days = check_int("days", days, 1)
-    test_repeats = check_int("test_repeats", test_repeats, 1)
-    base = generate_iid(
-        n_skus=n_train,
-        horizon_periods=days,
-        review_period=1,
-        lead_time=0,
-        test_repeats=test_repeats,
-        demand_mean=DEMAND_MEAN,
-        std_range=(DEMAND_STD, DEMAND_STD),
-        holding_cost=0.1,
-        backlog_cost=0.9,
-        max_replenish=100.0,
-        stream="fresh",
-        seed=seed,
-        name=f"tutorial-{version}",
-    )
-    n, horizon = base.demand.shape
-    season = np.sin(2.0 * math.pi * np.arange(horizon) / 7.0)
-    features = np.concatenate(
-        [
-            base.features,
-            np.full((n, horizon, 1), DEMAND_MEAN),
-            np.broadcast_to(season[None, :, None], (n, horizon, 1)),
-        ],
-        axis=2,
-    )
-    changes: dict[str, Any] = {
-        "features": features,
-        "feature_names": ("demand_std", "forecast", "season"),
-        "initial_stock": np.full(n, INITIAL_STOCK),
-        "params": {**base.params, "tutorial_version": version},
-    }
-    if version == "tutorial":
-        changes.update(lost_sales=True, holding_cost=0.0, backlog_cost=STOCKOUT_COST)
-    return dataclasses.replace(base, **changes)
 
 
 def tutorial_optimum(dataset: InventoryDataset) -> dict[str, Any]:

@@ -47,6 +47,8 @@ import numpy as np
 import pandas as pd
 
 from deepstock.datasets.catalog import load_setting
+from deepstock.datasets.tutorial import VERSIONS as TUTORIAL_VERSIONS
+from deepstock.datasets.tutorial import tutorial_dataset
 from deepstock.methods.train import train
 from deepstock.model.dataset import InventoryDataset
 from deepstock.model.heuristics import incumbent_metrics
@@ -640,7 +642,9 @@ def dataset_for_record(record: dict[str, Any]) -> InventoryDataset:
     """Rebuild the dataset a stored run was trained on, from its recorded name.
 
     Knows the experiments' datasets: ``setting1``-``setting3``, ``setting4-n<N>-h<H>``, the
-    proxy of the comparison ``tmall-proxy`` (:func:`deepstock.datasets.proxy.experiment_proxy`) and their
+    proxy of the comparison ``tmall-proxy`` (:func:`deepstock.datasets.proxy.experiment_proxy`), the
+    tutorial chapter's ``tutorial-<version>`` (:func:`deepstock.datasets.tutorial.tutorial_dataset`
+    with its defaults) and their
     ``-val-only``/``-test-only`` variants (:func:`dataset_on_split`). The rebuilt dataset's
     fingerprint must equal the recorded one.
     """
@@ -656,6 +660,8 @@ def dataset_for_record(record: dict[str, Any]) -> InventoryDataset:
         dataset = load_setting("setting4", n_skus=int(cell[1]), horizon_periods=int(cell[2]))
     elif base == "tmall-proxy":
         dataset = load_setting("proxy")
+    elif base in {f"tutorial-{version}" for version in TUTORIAL_VERSIONS}:
+        dataset = tutorial_dataset(base.removeprefix("tutorial-"))
     else:
         dataset = load_setting(base)
     if split is not None:
