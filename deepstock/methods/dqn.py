@@ -47,8 +47,8 @@ the range. (SB3's initialization of that layer is replaced; its hidden layers ke
 zero last-layer weights, the first updates move the biases and the last layer before the hidden
 layers get gradients, which the next updates give them.)
 
-DQN runs on Stable-Baselines3 only: the batched population engine for many runs at once (the
-project's issue 11) does not cover it. ``n_envs`` is 1 (one transition per env step).
+DQN runs on Stable-Baselines3 only: the population engine that trains many DDPG or PPO runs
+at once (:mod:`deepstock.methods.population`) does not cover it yet. ``n_envs`` is 1 (one transition per env step).
 """
 
 from __future__ import annotations
