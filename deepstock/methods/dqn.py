@@ -48,7 +48,8 @@ zero last-layer weights, the first updates move the biases and the last layer be
 layers get gradients, which the next updates give them.)
 
 DQN runs on Stable-Baselines3 only: the population engine that trains many DDPG or PPO runs
-at once (:mod:`deepstock.methods.population`) does not cover it yet. ``n_envs`` is 1 (one transition per env step).
+at once (:mod:`deepstock.methods.population`) does not cover it yet. ``n_envs`` is 1 (one
+transition per env step).
 """
 
 from __future__ import annotations
