@@ -105,9 +105,10 @@ EXTRA_PAIRS: tuple[tuple[str, str], ...] = (("dqn", "none"), ("dqn", "base"))
 SETTINGS_PAIRS: tuple[tuple[str, str], ...] = METHOD_PAIRS + EXTRA_PAIRS
 
 #: The settings in which the settings experiment tunes :data:`EXTRA_PAIRS` by default: none yet.
-#: DQN's quick tunings of settings 1-3 did not finish on the shared CPU they were started on
-#: (the stage-1 runs of setting 1 with None are in the committed store, so a re-run resumes
-#: from them); an empty default keeps the book from training them on a fresh checkout.
+#: DQN's quick tunings of settings 1-3 did not finish on the shared CPU they were started on:
+#: setting 1 with None did (its runs and studies are in the committed store), Base has its
+#: first stage-1 runs, settings 2 and 3 none; a re-run resumes from the stored runs. An empty
+#: default keeps the book from training them on a fresh checkout.
 #: ``settings_comparison(context, extra_settings=("setting1", "setting2", "setting3"))`` tunes
 #: DQN in all three.
 EXTRA_SETTINGS: tuple[str, ...] = ()
