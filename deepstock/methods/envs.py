@@ -34,6 +34,13 @@ scalings are the same algorithm; for PPO they are not (its Gaussian lives in the
 coordinates), and ``action_scaling="native"`` exposes ``Box(low, high)`` directly, as the authors
 did. Actions outside the box are clipped to it.
 
+**Discrete actions** (for DQN, :mod:`deepstock.methods.dqn`). With ``action_step`` set, a
+regularization with one raw output in stock units (None, Base) gets ``Discrete(n)`` actions: the
+action ``k`` is the grid point ``min(low + k * action_step, high)``, ``k = 0 .. n - 1``, where
+``n = ceil((high - low) / action_step) + 1`` so that the last point is ``high`` itself
+(:class:`GridActionMap`). For None the grid point is the order, for Base the order-up-to level
+(the order is then ``clip(level - IP_t, 0, M)``, as for every Base action).
+
 Two views of the same engine:
 
 * :class:`InventoryVecEnv`, a native Stable-Baselines3 ``VecEnv`` stepping ``n_envs``
@@ -49,6 +56,7 @@ the shared batched simulation.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
@@ -77,6 +85,7 @@ __all__ = [
     "ActionMap",
     "ActorPolicy",
     "EpisodeBatch",
+    "GridActionMap",
     "InventoryEnv",
     "InventoryVecEnv",
     "PopulationEnv",
@@ -150,6 +159,67 @@ class ActionMap:
         return 2.0 * (np.asarray(raw) - self.low) / (self.high - self.low) - 1.0
 
 
+@dataclass(frozen=True)
+class GridActionMap:
+    """Discrete env actions ``k = 0 .. n - 1`` as the grid points ``min(low + k * step, high)``.
+
+    The same interface as :class:`ActionMap` (``space``, ``to_raw``, ``from_fraction``,
+    ``from_raw``), for a regularization with one raw output (``size`` is 1).
+
+    Attributes:
+        low: the first grid point (units of the raw output: stock units for None and Base).
+        high: the last grid point, ``> low``.
+        step: spacing of the grid, ``> 0``; the last interval is shorter when ``step`` does not
+            divide ``high - low``.
+    """
+
+    low: float
+    high: float
+    step: float
+    size: int = 1
+    scaling: str = "grid"
+
+    def __post_init__(self) -> None:
+        if not self.high > self.low:
+            raise ValueError(f"action bounds need high > low, got ({self.low}, {self.high})")
+        if not (isinstance(self.step, (int, float)) and math.isfinite(self.step) and self.step > 0):
+            raise ValueError(f"action_step must be a finite number > 0, got {self.step!r}")
+        if self.size != 1:
+            raise ValueError(f"a discrete action grid has one raw output, got size {self.size}")
+
+    @property
+    def n(self) -> int:
+        """Number of grid points (discrete actions)."""
+        # a tiny tolerance so that a step dividing the range does not add a duplicate point
+        return int(math.ceil((self.high - self.low) / self.step - 1e-9)) + 1
+
+    @property
+    def levels(self) -> np.ndarray:
+        """``(n,)`` float64 grid points, ``levels[k]`` is action ``k``'s raw output."""
+        return np.minimum(self.low + self.step * np.arange(self.n, dtype=np.float64), self.high)
+
+    def space(self) -> spaces.Discrete:
+        """The gymnasium action space ``Discrete(n)``."""
+        return spaces.Discrete(self.n)
+
+    def to_raw(self, actions: Tensor) -> Tensor:
+        """Raw outputs ``(batch, 1)`` from actions ``(batch, 1)`` (grid indices, rounded and
+        clipped to ``[0, n - 1]``)."""
+        index = actions.round().clamp(0, self.n - 1)
+        return (self.low + index * self.step).clamp(max=self.high)
+
+    def from_fraction(self, fraction: float) -> int:
+        """The action whose grid point is nearest to ``fraction`` in ``[0, 1]`` of the range."""
+        fraction = min(max(float(fraction), 0.0), 1.0)
+        return int(self.from_raw(self.low + fraction * (self.high - self.low)))
+
+    def from_raw(self, raw: float | np.ndarray) -> int | np.ndarray:
+        """The action of the grid point nearest to ``raw`` (the lower one on a tie)."""
+        values = np.asarray(raw, dtype=np.float64)
+        index = np.abs(values[..., None] - self.levels).argmin(axis=-1).astype(np.int64)
+        return int(index) if index.ndim == 0 else index
+
+
 def _coeff_index(dataset: InventoryDataset, device: torch.device) -> Tensor:
     return torch.as_tensor(list(dataset.coeff_features), dtype=torch.int64, device=device)
 
@@ -172,7 +242,7 @@ class EpisodeBatch:
         dataset: InventoryDataset,
         regularization: Regularization,
         n_slots: int,
-        action_map: ActionMap,
+        action_map: ActionMap | GridActionMap,
         device: torch.device,
     ) -> None:
         self.simulator = sim = InventorySimulator.from_dataset(dataset, device=device)
@@ -416,14 +486,22 @@ def _prepare(
     regularization: str | Regularization,
     split: str | None,
     action_scaling: str,
-) -> tuple[InventoryDataset, Regularization, ActionMap]:
+    action_step: float | None = None,
+) -> tuple[InventoryDataset, Regularization, ActionMap | GridActionMap]:
     if not isinstance(dataset, InventoryDataset):
         raise ValueError(f"dataset must be an InventoryDataset, got {type(dataset).__name__}")
     data = dataset if split is None else dataset.subset(split)
     reg = get_regularization(regularization)
     size = reg.output_size(len(data.coeff_features))
     low, high = reg.action_bounds(data.max_replenish)
-    return data, reg, ActionMap(low, high, size, action_scaling)
+    if action_step is None:
+        return data, reg, ActionMap(low, high, size, action_scaling)
+    if size != 1:
+        raise ValueError(
+            f"action_step: a discrete action grid needs a regularization with one raw output; "
+            f"{reg.name!r} has {size}"
+        )
+    return data, reg, GridActionMap(low, high, float(action_step))
 
 
 def _observation_space(obs_dim: int) -> spaces.Box:
@@ -446,6 +524,9 @@ class InventoryVecEnv(VecEnv):
             every trajectory exactly once per round (evaluation, see :meth:`for_evaluation`).
         action_scaling: ``"unit"`` (``Box(-1, 1)``, mapped linearly onto the regularization's
             bounds) or ``"native"`` (the bounds themselves); see the module docstring.
+        action_step: spacing of a discrete action grid (``Discrete`` actions, see
+            :class:`GridActionMap`; regularizations with one raw output only); ``None`` (the
+            default) for ``Box`` actions.
         device: torch device of the simulation (CPU is fastest for the small batches of RL).
         seed: seed of the trajectory draws until :meth:`seed` is called.
 
@@ -473,6 +554,7 @@ class InventoryVecEnv(VecEnv):
         split: str | None = "train",
         sampling: Literal["random", "cycle"] = "random",
         action_scaling: Literal["unit", "native"] = "unit",
+        action_step: float | None = None,
         device: str | torch.device = "cpu",
         seed: int | None = None,
     ) -> None:
@@ -480,7 +562,9 @@ class InventoryVecEnv(VecEnv):
             raise ValueError(f"n_envs must be an integer >= 1, got {n_envs!r}")
         if sampling not in SAMPLINGS:
             raise ValueError(f"sampling must be one of {SAMPLINGS}, got {sampling!r}")
-        data, reg, action_map = _prepare(dataset, regularization, split, action_scaling)
+        data, reg, action_map = _prepare(
+            dataset, regularization, split, action_scaling, action_step
+        )
 
         self.render_mode = None
         self.dataset = data
@@ -673,11 +757,14 @@ class InventoryEnv(gymnasium.Env):
         *,
         split: str | None = "train",
         action_scaling: Literal["unit", "native"] = "unit",
+        action_step: float | None = None,
         device: str | torch.device = "cpu",
     ) -> None:
         super().__init__()
 
-        data, reg, action_map = _prepare(dataset, regularization, split, action_scaling)
+        data, reg, action_map = _prepare(
+            dataset, regularization, split, action_scaling, action_step
+        )
         self.dataset = data
         self.regularization = reg
         self.action_map = action_map
@@ -740,7 +827,7 @@ class ActorPolicy(nn.Module):
         actor: maps ``(batch, obs_dim)`` float32 env observations to ``(batch, size)`` env actions
             (for SB3 models see :func:`deepstock.methods.sb3_common.deterministic_actor`).
         regularization: the env's regularization.
-        action_map: the env's :class:`ActionMap`.
+        action_map: the env's :class:`ActionMap` (or :class:`GridActionMap`).
         max_replenish: order cap, units.
         coeff_features: indices of the demand features ``g(c)``.
     """
@@ -749,7 +836,7 @@ class ActorPolicy(nn.Module):
         self,
         actor: nn.Module,
         regularization: str | Regularization,
-        action_map: ActionMap,
+        action_map: ActionMap | GridActionMap,
         max_replenish: float,
         coeff_features: Sequence[int] = (),
     ) -> None:

@@ -1,4 +1,5 @@
-"""Machinery shared by the Stable-Baselines3 methods (:mod:`deepstock.methods.ddpg`, :mod:`deepstock.methods.ppo`).
+"""Machinery shared by the Stable-Baselines3 methods (:mod:`deepstock.methods.ddpg`,
+:mod:`deepstock.methods.ppo`, :mod:`deepstock.methods.dqn`).
 
 * :func:`linear_schedule`: SB3's ``get_linear_fn`` (the learning-rate and clip-range decay of
   the book's *Methods and tuning protocol* chapter);
@@ -45,6 +46,7 @@ from deepstock.model.regularizations import Regularization
 from deepstock.model.simulator import InventorySimulator
 
 __all__ = [
+    "GreedyAction",
     "SB3Run",
     "ValidationCallback",
     "check_net_arch",
@@ -99,6 +101,23 @@ class _GaussianMean(nn.Module):
         return self.action_net(self.policy_net(self.features_extractor(observations.float())))
 
 
+class GreedyAction(nn.Module):
+    """The greedy action of a Q-network, ``argmax_a Q(s, a)``, as a ``(batch, 1)`` float index.
+
+    ``q_net`` is SB3's ``QNetwork`` (DQN's online network); ties go to the lowest index, as in
+    SB3's ``predict``. The index is a float so that the env's
+    :class:`~deepstock.methods.envs.GridActionMap` maps it like any other action tensor.
+    """
+
+    def __init__(self, q_net: nn.Module) -> None:
+        super().__init__()
+        self.q_net = q_net
+
+    def forward(self, observations: torch.Tensor) -> torch.Tensor:
+        values = self.q_net(observations.float())
+        return values.argmax(dim=1, keepdim=True).to(torch.float32)
+
+
 def deterministic_actor(model: BaseAlgorithm, *, copy_weights: bool = True) -> nn.Module:
     """The deterministic action of ``model`` as a module in the env's action coordinates.
 
@@ -106,9 +125,10 @@ def deterministic_actor(model: BaseAlgorithm, *, copy_weights: bool = True) -> n
     model's device. DDPG/TD3: the actor, unscaled from its tanh range ``[-1, 1]`` to the action
     space (the identity for ``Box(-1, 1)``). PPO (``ActorCriticPolicy`` with a Gaussian): the mean
     (:class:`deepstock.methods.envs.ActionMap` clips it to the action space, as SB3's ``predict`` does).
+    DQN: the greedy grid index (:class:`GreedyAction`, ``(batch, 1)``).
 
     Args:
-        model: an SB3 DDPG, TD3 or PPO model with a flat Box observation space.
+        model: an SB3 DDPG, TD3, PPO or DQN model with a flat Box observation space.
         copy_weights: return an independent copy (a snapshot); ``False`` shares the live weights.
     """
     policy = model.policy
@@ -119,6 +139,8 @@ def deterministic_actor(model: BaseAlgorithm, *, copy_weights: bool = True) -> n
             actor = _AffineOutput(actor, space.low, space.high)
     elif isinstance(policy, ActorCriticPolicy):
         actor = _GaussianMean(policy)
+    elif hasattr(policy, "q_net") and hasattr(policy, "q_net_target"):  # DQN
+        actor = GreedyAction(policy.q_net)
     else:
         raise ValueError(f"no deterministic actor for policy class {type(policy).__name__}")
     if not copy_weights:

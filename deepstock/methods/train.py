@@ -1,7 +1,8 @@
-"""One interface for the three methods: train a (method, regularization, dataset, config, seed).
+"""One interface for the methods: train a (method, regularization, dataset, config, seed).
 
-Every method module (:mod:`deepstock.methods.ds`, :mod:`deepstock.methods.ddpg`,
-:mod:`deepstock.methods.ppo`) provides a settings dataclass and a ``train_<method>`` function
+The paper's three methods and the project's fourth, DQN (not in the paper). Every method module
+(:mod:`deepstock.methods.ds`, :mod:`deepstock.methods.ddpg`, :mod:`deepstock.methods.ppo`,
+:mod:`deepstock.methods.dqn`) provides a settings dataclass and a ``train_<method>`` function
 returning a :class:`~deepstock.methods.common.TrainResult`. This module imports them directly
 (the methods import only :mod:`deepstock.methods.common`, never this module), resolves
 configurations (plain dicts or YAML files) against their settings classes, and dispatches.
@@ -26,6 +27,7 @@ from deepstock.methods.common import (
     settings_from_mapping,
 )
 from deepstock.methods.ddpg import DDPGConfig, train_ddpg
+from deepstock.methods.dqn import DQNConfig, train_dqn
 from deepstock.methods.ds import DSConfig, train_ds
 from deepstock.methods.population.engine import ENGINES, check_engine, train_population
 from deepstock.methods.ppo import PPOConfig, train_ppo
@@ -65,6 +67,8 @@ METHODS: dict[str, MethodSpec] = {
     "ds": MethodSpec(DSConfig, train_ds),
     "ddpg": MethodSpec(DDPGConfig, train_ddpg),
     "ppo": MethodSpec(PPOConfig, train_ppo),
+    # not in the paper: the project's fourth method (discrete orders, SB3 only)
+    "dqn": MethodSpec(DQNConfig, train_dqn),
 }
 
 _CONFIG_DIR = Path(__file__).parent / "configs"
@@ -163,7 +167,8 @@ def train(
     """Train one policy and evaluate it on the validation and test splits.
 
     Args:
-        method: ``"ds"``, ``"ddpg"`` or ``"ppo"``.
+        method: ``"ds"``, ``"ddpg"``, ``"ppo"`` or ``"dqn"`` (not in the paper; None and Base
+            only).
         regularization: a registered regularization name (``none``, ``base``, ``coeff``, ``both``).
         dataset: with ``train``, ``val`` and ``test`` splits.
         config: overrides of the settings, a dict or a YAML file; applied on top of the paper's

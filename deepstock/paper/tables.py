@@ -23,6 +23,7 @@ from deepstock.tuning.spaces import search_space
 
 __all__ = [
     "METHOD_LABELS",
+    "NOT_IN_PAPER",
     "REGULARIZATION_LABELS",
     "benchmarks_table",
     "budget_line",
@@ -35,7 +36,10 @@ __all__ = [
     "training_lengths",
 ]
 
-METHOD_LABELS = {"ddpg": "DDPG", "ppo": "PPO", "ds": "DS"}
+METHOD_LABELS = {"ddpg": "DDPG", "ppo": "PPO", "ds": "DS", "dqn": "DQN"}
+
+#: Appended to the row label of a pair the paper did not run (DQN).
+NOT_IN_PAPER = " (not in the paper)"
 REGULARIZATION_LABELS = {"none": "None", "base": "Base", "coeff": "Coeff", "both": "Both"}
 
 _METRICS = (
@@ -84,7 +88,8 @@ def settings_table(results: pd.DataFrame, setting: str) -> pd.DataFrame:
     Returns:
         One row per method and regularization (index ``"DDPG None"``...), columns
         ``(metric, "ours" | "paper")`` for the validation and test loss and gap, and
-        ``("test gap (%)", "ours − paper")`` in percentage points.
+        ``("test gap (%)", "ours − paper")`` in percentage points. A row with ``in_paper``
+        False (DQN) is labelled ``"DQN None (not in the paper)"``; its paper columns are NaN.
     """
     columns = ["setting", "method", "regularization"]
     for key, _ in _METRICS:
@@ -94,11 +99,14 @@ def settings_table(results: pd.DataFrame, setting: str) -> pd.DataFrame:
     if rows.empty:
         known = sorted(results["setting"].unique())
         raise ValueError(f"setting {setting!r} is not in the results (they have {known})")
+    in_paper = rows["in_paper"] if "in_paper" in rows.columns else [True] * len(rows)
     rows = rows.set_index(
         pd.Index(
             [
-                method_label(m, r)
-                for m, r in zip(rows["method"], rows["regularization"], strict=True)
+                method_label(m, r) + ("" if known else NOT_IN_PAPER)
+                for m, r, known in zip(
+                    rows["method"], rows["regularization"], in_paper, strict=True
+                )
             ],
             name="method",
         )

@@ -25,6 +25,11 @@ check                                  a case holds when                        
                                        than ``margin`` points below the test gap, per H
 =====================================  =================================================  ========
 
+DQN is not in the paper. :func:`dqn_questions` asks the paper's two questions about Base of it
+(does Base lower DQN's test loss; does it lower DQN's test gap by more than DS's), per setting;
+its answers are a table beside the verdict, never counted in a claim (every claim's cases are
+the paper's methods only).
+
 A claim quantified over all its cases is *supported* when it holds in every case, *partly
 supported* when in some, *not supported* when in none; a claim of existence ("in some setting")
 is supported when it holds in at least one case. A case whose numbers are missing or not finite is
@@ -62,6 +67,7 @@ __all__ = [
     "check_setting4_validation_below_test",
     "check_trials_to_beat_ds_drop",
     "claims_frame",
+    "dqn_questions",
     "paper_checks",
     "verdict_table",
 ]
@@ -121,6 +127,7 @@ PROXY_CLAIMS: dict[str, tuple[str, str]] = {
     ),
 }
 
+#: The paper's methods: the only ones a claim's cases are drawn from (DQN is not in the paper).
 _METHOD_NAMES = {"ddpg": "DDPG", "ppo": "PPO", "ds": "DS"}
 _SETTING_COLUMNS = ("setting", "method", "regularization")
 
@@ -354,6 +361,58 @@ def check_ds_overfits_setting3(results: pd.DataFrame) -> ClaimCheck:
         f"test loss: DS {ds_test:.4f}, DDPG {dd_test:.4f}."
     )
     return ClaimCheck("ds_overfits_setting3", int(holds), 1, "all", evidence)
+
+
+def dqn_questions(results: pd.DataFrame, method: str = "dqn") -> pd.DataFrame:
+    """The paper's questions about Base asked of DQN (not in the paper), one row per setting.
+
+    Args:
+        results: the layout of :func:`deepstock.paper.experiments.settings_comparison`
+            (``results``), with rows for ``method`` and for DS, None and Base.
+        method: the method asked about (``"dqn"``).
+
+    Returns:
+        One row per setting that has ``method`` with None and Base: ``none_test_loss``,
+        ``base_test_loss``, ``base_helps`` (Base's test loss is lower), ``gap_reduction_pts``
+        (``test_gap_pct`` None minus Base, points), ``ds_gap_reduction_pts`` (DS's), and
+        ``helps_more_than_ds`` (the first reduction is larger; missing when DS lacks a row).
+        Empty (with these columns) when no setting has both rows.
+    """
+    table = _indexed(results, "results")
+    rows = []
+    for setting in _settings(table):
+        none = _value(table, (setting, method, "none"), "test_loss")
+        base = _value(table, (setting, method, "base"), "test_loss")
+        if not _finite(none, base):
+            continue
+
+        def reduction(name: str, setting: str = setting) -> float:
+            return _value(table, (setting, name, "none"), "test_gap_pct") - _value(
+                table, (setting, name, "base"), "test_gap_pct"
+            )
+
+        own, ds = reduction(method), reduction("ds")
+        rows.append(
+            {
+                "setting": setting,
+                "none_test_loss": none,
+                "base_test_loss": base,
+                "base_helps": bool(base < none),
+                "gap_reduction_pts": own,
+                "ds_gap_reduction_pts": ds,
+                "helps_more_than_ds": bool(own > ds) if _finite(own, ds) else pd.NA,
+            }
+        )
+    columns = [
+        "setting",
+        "none_test_loss",
+        "base_test_loss",
+        "base_helps",
+        "gap_reduction_pts",
+        "ds_gap_reduction_pts",
+        "helps_more_than_ds",
+    ]
+    return pd.DataFrame(rows, columns=columns)
 
 
 # ---------------------------------------------------------------------- Figure 2

@@ -20,7 +20,7 @@ so a re-run computes only what is new.
 
 * The code version is the package version plus :func:`source_hash`, a hash of the modules that
   determine a run's numbers (:data:`RESULT_SOURCES`: the simulator, the regularizations, the
-  training interface, the three methods and their environments). It hashes each module's syntax
+  training interface, the methods and their environments). It hashes each module's syntax
   tree with its docstrings removed, so reformatting, comments and docstrings do not change it.
   It is not part of the key so that the committed results survive edits that do not change what
   is computed; in *strict* mode (``ResultStore(strict=True)``) a record of another source hash
@@ -104,6 +104,7 @@ RESULT_SOURCES: tuple[str, ...] = (
     "methods/ds.py",
     "methods/ddpg.py",
     "methods/ppo.py",
+    "methods/dqn.py",
     "methods/envs.py",
     "methods/sb3_common.py",
 )

@@ -648,7 +648,8 @@ def _add_train(subparsers: Any) -> None:
         "train",
         help="train one policy (method x regularization) and print its losses",
         description=(
-            "Train one policy with DDPG, PPO or DS and a regularization on the training "
+            "Train one policy with DDPG, PPO, DS or DQN (not in the paper; None and Base only) "
+            "and a regularization on the training "
             "trajectories of a setting or of a user's dataset (--data), keep the best validation "
             "policy and print its validation and test losses (and the gap to the setting's "
             "benchmark where it has a closed form; on --data, to the cover base stock fitted on "

@@ -35,7 +35,7 @@ from deepstock.methods.train import config_from_mapping
 
 __all__ = ["PROFILES", "Profile", "parse_override", "resolve_profile"]
 
-_METHODS = ("ds", "ddpg", "ppo")
+_METHODS = ("ds", "ddpg", "ppo", "dqn")
 
 
 @dataclass(frozen=True)
@@ -153,6 +153,14 @@ PROFILES: dict[str, Profile] = {
                 "batch_size": 64,
                 "n_epochs": 1,
             },
+            "dqn": {
+                "total_steps": 256,
+                "eval_freq": 128,
+                "patience": 2,
+                "learning_starts": 64,
+                "buffer_size": 1000,
+                "target_update_interval": 64,
+            },
         },
         description="tests and CI: the whole book in a few minutes",
     ),
@@ -167,6 +175,8 @@ PROFILES: dict[str, Profile] = {
             "ds": {"epochs": 300, "patience": 20},
             "ddpg": {"total_steps": 10_000, "patience": 5},
             "ppo": {"total_steps": 20_000, "patience": 5},
+            # DQN (not in the paper): DDPG's length, both being off-policy with replay
+            "dqn": {"total_steps": 10_000, "patience": 5},
         },
         description="a laptop: every experiment of the book in a few hours on 2 cores",
     ),

@@ -29,6 +29,35 @@ A fourth family is this project's own, not the paper's:
   uses larger minibatches ({10, 20}), hidden layers {[32, 32], [64, 64]} and learning rates
   up to 3e-2; no ``max_replenish`` (the proxy's cap is its own).
 
+DQN (:mod:`deepstock.methods.dqn`) is not in the paper; its spaces for settings 1-3 (families
+``"indep"`` and ``"ar1"``) are the project's own design, made so that DQN tunes with the same
+two-stage procedure and budgets as the paper's methods. The reasons for each entry:
+
+* ``learning_rate`` loguniform(1e-4, 3e-3), decaying to ``lr_min`` 5e-5 at 95 % of training:
+  the range of DQN's usual Adam rates around SB3's 1e-4 and up to the paper's DDPG rates (the
+  Q-targets here are losses of a few units per order, no reward scaling is needed);
+* ``buffer_size`` {10000, 50000, 100000}: from a buffer that holds only the last few thousand
+  orders (fresh, on-policy-like data) to one that holds the whole of a 100,000-step run;
+* ``batch_size`` {64, 128, 256}, ``train_freq`` {1, 4} and ``gradient_steps`` {1, 2}: from SB3's
+  default of one update every 4 steps to two updates per step, the replay ratios at which DQN is
+  usually stable;
+* ``target_update_interval`` {250, 1000, 2500} env steps: a hard copy every few dozen episodes
+  of setting 1 (an episode is a few dozen orders) to one every few hundred;
+* ``exploration_fraction`` uniform(0.05, 0.3) and ``exploration_final_eps``
+  uniform(0.01, 0.1): epsilon-greedy over 101 order levels needs a long decay early and little
+  noise late (a random order is a large deviation from a base-stock policy);
+* ``gamma`` uniform(0.9, 0.99), lower than the paper's DDPG/PPO ranges: a step's reward is the
+  loss of the window in which its order arrives, so most of an order's consequence is in its own
+  reward, and a discount near 1 multiplies the scale of the Q-values (and the overestimation of
+  the max in the target) by ``1 / (1 - gamma)``;
+* ``learning_starts`` {100, 500, 1000} and ``eval_freq`` {512, 1024} as DDPG's; ``total_steps``
+  200,000 and ``patience`` 10 as DDPG's and PPO's (the profiles shorten them in the same way);
+* ``net_arch`` {[64, 64], [128, 128], [256, 256]}: the Q-head has 101 outputs (one per order
+  level), wider than a DDPG critic's one, so the hidden layers range up to PPO's width;
+* ``initial_action_bias``: the paper's ranges of the family (uniform(0.2, 0.7) INDEP,
+  uniform(0, 0.6) AR(1)), as the initial greedy action;
+* ``action_step`` 1 (101 order levels, the grid's default for ``max_replenish`` 100).
+
 Any registered regularization can be tuned (:mod:`deepstock.model.regularizations`). Where the paper's spaces
 depend on the regularization (PPO's ``gae_lambda`` on AR(1): Base uniform(0, 0.5), None
 uniform(0.5, 1)) a regularization borrows the entries of its
@@ -176,7 +205,7 @@ class SearchSpace:
     """What the tuner searches for one (method, regularization, setting).
 
     Attributes:
-        method: ``"ds"``, ``"ddpg"`` or ``"ppo"``.
+        method: ``"ds"``, ``"ddpg"``, ``"ppo"`` or ``"dqn"``.
         params: configuration key -> distribution, the keys the tuner samples.
         fixed: configuration key -> value, the keys every trial shares.
         dataset_constants: values of the protocol that belong to the dataset, not to the
@@ -384,6 +413,33 @@ METHOD_SPACES: dict[str, dict[str, dict[str, Any]]] = {
     },
 }
 
+# DQN (not in the paper): the project's own spaces for settings 1-3, reasons in the module
+# docstring. The two families differ only where the paper's spaces of every method do.
+_DQN_COMMON: dict[str, Any] = {
+    "learning_rate": LogUniform(1e-4, 3e-3),
+    "lr_min": 5e-5,
+    "lr_fraction": 0.95,
+    "buffer_size": Choice((10_000, 50_000, 100_000)),
+    "batch_size": Choice((64, 128, 256)),
+    "train_freq": Choice((1, 4)),
+    "gradient_steps": Choice((1, 2)),
+    "target_update_interval": Choice((250, 1000, 2500)),
+    "exploration_fraction": Uniform(0.05, 0.3),
+    "exploration_final_eps": Uniform(0.01, 0.1),
+    "gamma": Uniform(0.9, 0.99),
+    "learning_starts": Choice((100, 500, 1000)),
+    "net_arch": Choice(([64, 64], [128, 128], [256, 256])),
+    "total_steps": 200_000,
+    "eval_freq": Choice((512, 1024)),
+    "patience": 10,
+    "action_step": 1.0,
+    "max_replenish": 100,
+}
+METHOD_SPACES["dqn"] = {
+    "indep": {**_DQN_COMMON, "initial_action_bias": Uniform(0.2, 0.7)},
+    "ar1": {**_DQN_COMMON, "initial_action_bias": Uniform(0.0, 0.6)},
+}
+
 # The proxy family: the INDEP spaces with these changes (module docstring), and without the
 # order cap (the proxy's is its own). Deriving it keeps the INDEP order of the keys.
 _PROXY_CHANGES: dict[str, dict[str, Any]] = {
@@ -439,10 +495,11 @@ def setting_family(setting: str) -> str:
 
 
 def search_space(method: str, regularization: str, setting: str) -> SearchSpace:
-    """The paper's search space of ``method`` with ``regularization`` on ``setting``.
+    """The paper's search space of ``method`` with ``regularization`` on ``setting`` (DQN's:
+    the project's own, settings 1-3).
 
     Args:
-        method: ``"ds"``, ``"ddpg"`` or ``"ppo"``.
+        method: ``"ds"``, ``"ddpg"``, ``"ppo"`` or ``"dqn"``.
         regularization: a registered regularization (:mod:`deepstock.model.regularizations`); one that the
             paper's spaces do not name borrows the entries of its ``tuning_like``.
         setting: ``"setting1"`` ... ``"setting4"`` or ``"proxy"``.
@@ -458,6 +515,11 @@ def search_space(method: str, regularization: str, setting: str) -> SearchSpace:
     family = setting_family(setting)
     if family not in METHOD_SPACES[method]:
         tuned = sorted(METHOD_SPACES[method])
+        if method == "dqn":
+            raise ValueError(
+                f"DQN (not in the paper) has search spaces for settings 1-3 (families {tuned}) "
+                f"only, not for {setting} ({family})"
+            )
         raise ValueError(
             f"the paper defines no {method} search space for {setting} ({family}); "
             f"{method} is tuned on the families {tuned} only"
