@@ -67,7 +67,6 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from deepstock.core.checks import check_int
 from deepstock.core.streams import RowStreams
 from deepstock.methods.common import TrainResult, settings_from_mapping
 from deepstock.methods.ddpg import DDPGConfig, update_schedule
@@ -76,10 +75,10 @@ from deepstock.methods.population.batched import BatchedMLP, MemberAdam
 from deepstock.methods.population.rl_common import (
     MemberEarlyStopping,
     PopulationActorPolicy,
-    group_members,
     linear_schedule_values,
     population_losses,
     population_metrics,
+    train_in_groups,
 )
 from deepstock.model.dataset import InventoryDataset
 from deepstock.model.regularizations import Regularization, get_regularization
@@ -597,28 +596,13 @@ def train_ddpg_population(
         One :class:`~deepstock.methods.common.TrainResult` per member, in input order.
     """
     settings = [settings_from_mapping(DDPGConfig, c, method="ddpg") for c in configs]
-    seeds = [int(s) for s in seeds]
-    if len(settings) != len(seeds) or not settings:
-        raise ValueError(
-            f"configs and seeds must have the same positive length, got {len(settings)} "
-            f"and {len(seeds)}"
-        )
-    if max_members is not None:
-        check_int("max_members", max_members, 1)
-    results: list[TrainResult | None] = [None] * len(settings)
-    for group in group_members([ddpg_structure(c) for c in settings], max_members):
-        population = DDPGPopulation(
-            dataset,
-            regularization,
-            [settings[i] for i in group],
-            [seeds[i] for i in group],
-            device=device,
-        )
-
-        def done(position: int, result: TrainResult, group: list[int] = group) -> None:
-            results[group[position]] = result
-            if on_member_done is not None:
-                on_member_done(group[position], result)
-
-        population.run(done)
-    return [r for r in results if r is not None]
+    return train_in_groups(
+        settings,
+        seeds,
+        ddpg_structure,
+        lambda chunk, chunk_seeds: DDPGPopulation(
+            dataset, regularization, chunk, chunk_seeds, device=device
+        ),
+        max_members=max_members,
+        on_member_done=on_member_done,
+    )

@@ -14,18 +14,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Hashable, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 from torch import Tensor, nn
 
-from deepstock.methods.common import CurvePoint
+from deepstock.core.checks import check_int
+from deepstock.methods.common import CurvePoint, TrainResult
 from deepstock.methods.envs import ActionMap
 from deepstock.model.dataset import InventoryDataset
 from deepstock.model.regularizations import Regularization, network_input
 from deepstock.model.simulator import InventorySimulator, Observation, Rollout
 
 __all__ = [
+    "train_in_groups",
     "MemberEarlyStopping",
     "PopulationActorPolicy",
     "group_members",
@@ -223,3 +226,40 @@ class MemberEarlyStopping:
             setattr(result, name, getattr(self, name)[members])
         result.curves = [self.curves[k] for k in members.tolist()]
         return result
+
+
+def train_in_groups(
+    settings: Sequence[Any],
+    seeds: Sequence[int],
+    structure: Callable[[Any], Hashable],
+    make_population: Callable[[list[Any], list[int]], Any],
+    *,
+    max_members: int | None = None,
+    on_member_done: Callable[[int, TrainResult], None] | None = None,
+) -> list[TrainResult]:
+    """Train members ``(settings[i], seeds[i])`` as populations of equal ``structure``.
+
+    Members are grouped by ``structure(settings)`` (:func:`group_members`), each group cut into
+    chunks of at most ``max_members``; ``make_population(settings, seeds)`` builds a chunk's
+    population, whose ``run(done)`` calls ``done(position, result)`` as each member finishes.
+    Chunks train one after another. Returns one result per member, in input order.
+    """
+    seeds = [int(s) for s in seeds]
+    if len(settings) != len(seeds) or not settings:
+        raise ValueError(
+            f"configs and seeds must have the same positive length, got {len(settings)} "
+            f"and {len(seeds)}"
+        )
+    if max_members is not None:
+        check_int("max_members", max_members, 1)
+    results: list[TrainResult | None] = [None] * len(settings)
+    for group in group_members([structure(s) for s in settings], max_members):
+        population = make_population([settings[i] for i in group], [seeds[i] for i in group])
+
+        def done(position: int, result: TrainResult, group: list[int] = group) -> None:
+            results[group[position]] = result
+            if on_member_done is not None:
+                on_member_done(group[position], result)
+
+        population.run(done)
+    return [r for r in results if r is not None]
