@@ -28,32 +28,10 @@ What a student or a notebook needs is importable from here (imported on first us
 from __future__ import annotations
 
 import importlib
-import os
-import platform
-import sys
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-#: Set to ``1`` to let PyTorch and MKL use every vector extension of this CPU (see below).
-NATIVE_CPU_VARIABLE = "DEEPSTOCK_NATIVE_CPU"
-
-
-def _pin_cpu_numerics() -> None:
-    # PyTorch and MKL pick their kernels by CPU (AVX2, AVX-512, ...), and kernels of another
-    # width round differently: a DDPG run retrained on an AVX-512 machine then drifts away from
-    # the same run stored on an AVX2 one. The stored results are computed with the AVX2 kernels,
-    # so every x86 machine is asked for those (a no-op on AVX2 machines, slightly slower on
-    # AVX-512 ones). It only works before torch is imported, and never overrides a choice the
-    # user made in the environment.
-    if os.environ.get(NATIVE_CPU_VARIABLE) == "1" or "torch" in sys.modules:
-        return
-    if platform.machine().lower() in ("x86_64", "amd64"):
-        os.environ.setdefault("ATEN_CPU_CAPABILITY", "avx2")
-        os.environ.setdefault("MKL_CBWR", "AVX2")
-
-
-_pin_cpu_numerics()
 
 #: Public name -> the module that defines it.
 _EXPORTS: dict[str, str] = {

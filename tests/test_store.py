@@ -17,6 +17,7 @@ from deepstock.results.store import (
     ResultStore,
     cached_train,
     dataset_fingerprint,
+    record_cpu_capability,
     resolve_config,
     run_key,
     source_hash,
@@ -259,7 +260,7 @@ def test_strict_mode_requires_the_current_source_hash(store, setting1_dataset, t
     record = store.read(summary["key"])
     record["code_version"]["source_hash"] = "0" * 16  # a record made by other code
     del record["checksum"]
-    record["checksum"] = store_module._sha256(store_module.canonical_json(record))
+    record["checksum"] = store_module.sha256_text(store_module.canonical_json(record))
     path.write_text(json.dumps(record))
 
     lenient = cached_train(store, "ds", "base", setting1_dataset, DS_CONFIG, 0, train_fn=trainer)
@@ -276,7 +277,7 @@ def test_bad_arguments_fail_with_their_name(store, setting1_dataset):
     with pytest.raises(ValueError, match="extras"):
         cached_train(store, "ds", "base", setting1_dataset, DS_CONFIG, 0, extras="some")
     with pytest.raises(ValueError, match="unknown method"):
-        cached_train(store, "dqn", "base", setting1_dataset, DS_CONFIG, 0)
+        cached_train(store, "a2c", "base", setting1_dataset, DS_CONFIG, 0)
     with pytest.raises(ValueError, match="seed"):
         cached_train(store, "ds", "base", setting1_dataset, DS_CONFIG, 1.5)
     with pytest.raises(ValueError, match="hex digits"):
@@ -295,3 +296,22 @@ def test_real_ds_run_is_stored_and_reused(store, setting1_dataset):
     assert second["test"] == first["test"] and second["config"] == first["config"]
     record = store.read(first["key"])
     assert record["extras"]["epochs_run"] == 2
+
+
+def test_a_run_stored_before_its_cpu_capability_can_be_labelled(store, setting1_dataset, tmp_path):
+    trainer = FakeTrainer(str(tmp_path / "runs.log"))
+    run = cached_train(store, "ds", "base", setting1_dataset, DS_CONFIG, 0, train_fn=trainer)
+    key = run["key"]
+    path = store.path(key)
+    record = json.loads(path.read_text())
+    record["code_version"].pop("cpu_capability", None)  # as written before the field existed
+    record.pop("checksum")
+    record["checksum"] = store_module.sha256_text(store_module.canonical_json(record))
+    path.write_text(json.dumps(record, sort_keys=True, indent=1) + "\n")
+    assert record_cpu_capability(store.read(key)) == "AVX512"
+    assert store.label_cpu_capability(key, "AVX2") is True
+    relabelled = store.read(key)  # checksum valid, result unchanged
+    assert record_cpu_capability(relabelled) == "AVX2"
+    assert relabelled["result"] == record["result"]
+    assert store.label_cpu_capability(key, "AVX512") is False  # a recorded capability stays
+    assert record_cpu_capability(store.read(key)) == "AVX2"

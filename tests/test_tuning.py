@@ -108,7 +108,7 @@ def test_space_refuses_what_the_paper_did_not_tune():
     with pytest.raises(ValueError, match="unknown setting"):
         search_space("ds", "base", "setting9")
     with pytest.raises(ValueError, match="unknown method"):
-        search_space("dqn", "base", "setting1")
+        search_space("a2c", "base", "setting1")
     with pytest.raises(ValueError, match="no ddpg search space for setting4"):
         search_space("ddpg", "base", "setting4")
     with pytest.raises(ValueError, match="'coeff' has no search space"):
@@ -194,7 +194,7 @@ def test_profiles_and_overrides():
         ({"top_k": True}, "top_k must be an integer >= 1"),
         ({"top_k": 60, "n_trials": 50}, "top_k \\(60\\) must be <= n_trials"),
         ({"budget": 3}, "unknown profile field"),
-        ({"training": {"dqn": {}}}, "unknown method 'dqn'"),
+        ({"training": {"a2c": {}}}, "unknown method 'a2c'"),
         ({"training": {"ds": 5}}, "must be a mapping"),
     ],
 )
@@ -522,7 +522,7 @@ def test_resume_after_a_killed_worker_loses_and_repeats_nothing(setting1_dataset
         (("setting1", "ds", "base"), {"n_trials": -1}, "n_trials must be an integer >= 1"),
         (("setting1", "ds", "base"), {"n_seeds": 0}, "n_seeds must be an integer >= 1"),
         (("setting1", "ds", "base"), {"profile": "fast"}, "unknown profile"),
-        (("setting1", "dqn", "base"), {}, "unknown method"),
+        (("setting1", "a2c", "base"), {}, "unknown method"),
         (("setting1", "ds", "coeff"), {}, "has no search space"),
         (("setting4", "ppo", "base"), {"n_skus": 5, "horizon_periods": 2}, "no ppo search"),
     ],

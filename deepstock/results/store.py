@@ -152,7 +152,7 @@ class CorruptRecordError(ValueError):
 
 
 # ====================================================================== hashing helpers
-def _sha256(text: str | bytes) -> str:
+def sha256_text(text: str | bytes) -> str:
     data = text.encode("utf-8") if isinstance(text, str) else text
     return hashlib.sha256(data).hexdigest()
 
@@ -291,7 +291,7 @@ def run_key(
     (:func:`resolve_config`) so that equal runs have equal keys. ``engine`` is part of the
     identity only when it is ``"population"`` (so the keys of single-engine runs never change)."""
     identity = _identity(method, regularization, config, seed, dataset_hash, engine=engine)
-    return _sha256(canonical_json(identity))[:_KEY_LENGTH]
+    return sha256_text(canonical_json(identity))[:_KEY_LENGTH]
 
 
 #: Configuration keys added after runs were first stored, with their defaults: a key at its
@@ -500,7 +500,7 @@ class ResultStore:
             identity["dataset"],
             engine=identity.get("engine", "sb3"),
         )
-        key = _sha256(canonical_json(identity))[:_KEY_LENGTH]
+        key = sha256_text(canonical_json(identity))[:_KEY_LENGTH]
         inline, arrays, dropped = _split_extras(extras or {}, keep_arrays=keep_arrays)
         arrays_entry = None
         if arrays:
@@ -508,7 +508,11 @@ class ResultStore:
             # The array file goes first: the JSON is what makes a record exist, and it names
             # the hash of the arrays it expects.
             self._write_atomic(self._npz_path(key), data)
-            arrays_entry = {"file": f"{key}.npz", "sha256": _sha256(data), "names": list(arrays)}
+            arrays_entry = {
+                "file": f"{key}.npz",
+                "sha256": sha256_text(data),
+                "names": list(arrays),
+            }
         record = {
             "format": FORMAT_VERSION,
             "key": key,
@@ -524,10 +528,30 @@ class ResultStore:
             "extras_dropped": sorted(dropped),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        record["checksum"] = _sha256(canonical_json(record))
+        record["checksum"] = sha256_text(canonical_json(record))
         text = json.dumps(record, sort_keys=True, indent=1, allow_nan=True) + "\n"
         self._write_atomic(self.path(key), text.encode("utf-8"))
         return key
+
+    def label_cpu_capability(self, key: str, capability: str) -> bool:
+        """Record the CPU capability of a run stored before records carried it.
+
+        For a run known to have been computed with ``capability``'s kernels (for example on this
+        very machine, before the field existed). A record that already names its capability is
+        left as it is. The record is rewritten atomically with a new checksum. Returns whether
+        it was changed.
+        """
+        record = self.read(key)
+        if record is None:
+            raise ValueError(f"no stored run under key {key!r}")
+        if "cpu_capability" in record["code_version"]:
+            return False
+        record.pop("checksum")
+        record["code_version"]["cpu_capability"] = str(capability)
+        record["checksum"] = sha256_text(canonical_json(record))
+        text = json.dumps(record, sort_keys=True, indent=1, allow_nan=True) + "\n"
+        self._write_atomic(self.path(key), text.encode("utf-8"))
+        return True
 
     def read(self, key: str) -> dict[str, Any] | None:
         """The validated record of ``key``; ``None`` when there is none.
@@ -554,10 +578,10 @@ class ResultStore:
                 f"{path}: format {record['format']!r}, this code reads {FORMAT_VERSION}"
             )
         checksum = record.pop("checksum")
-        if _sha256(canonical_json(record)) != checksum:
+        if sha256_text(canonical_json(record)) != checksum:
             raise CorruptRecordError(f"{path}: checksum mismatch (the file was altered)")
         record["checksum"] = checksum
-        if record["key"] != key or _sha256(canonical_json(record["identity"]))[:32] != key:
+        if record["key"] != key or sha256_text(canonical_json(record["identity"]))[:32] != key:
             raise CorruptRecordError(f"{path}: holds the record of another key")
         result = record["result"]
         missing = [name for name in _RESULT_FIELDS if name not in result]
@@ -570,7 +594,7 @@ class ResultStore:
                 npz_data = npz.read_bytes()
             except FileNotFoundError:
                 raise CorruptRecordError(f"{path}: its array file {npz.name} is missing") from None
-            if _sha256(npz_data) != arrays_entry["sha256"]:
+            if sha256_text(npz_data) != arrays_entry["sha256"]:
                 raise CorruptRecordError(f"{path}: its array file {npz.name} was altered")
         return record
 
@@ -679,7 +703,7 @@ class ResultStore:
         """Write the finished trials of a tuning study atomically (``studies/<name>.json``)."""
         _check_study_name(name)
         body = {"name": name, "payload": plain(dict(payload))}
-        body["checksum"] = _sha256(canonical_json(body))
+        body["checksum"] = sha256_text(canonical_json(body))
         path = self.studies_dir / f"{name}.json"
         text = json.dumps(body, sort_keys=True, indent=1, allow_nan=True) + "\n"
         self._write_atomic(path, text.encode("utf-8"))
@@ -710,11 +734,12 @@ class ResultStore:
             checksum = body.pop("checksum")
             if body.get("name") != Path(path).stem:
                 raise CorruptRecordError(f"{path}: holds the study {body.get('name')!r}")
-            if _sha256(canonical_json(body)) != checksum:
+            if sha256_text(canonical_json(body)) != checksum:
                 raise CorruptRecordError(f"{path}: checksum mismatch (the file was altered)")
             payload = body["payload"]
-            if not isinstance(payload, dict) or not isinstance(payload.get("trials"), list):
-                raise CorruptRecordError(f"{path}: the payload lacks its trials")
+            # a study record holds any mapping (a tuning's trials, an experiment's runs)
+            if not isinstance(payload, dict):
+                raise CorruptRecordError(f"{path}: the payload is not a mapping")
         except CorruptRecordError:
             raise
         except (ValueError, KeyError, AttributeError, TypeError) as error:

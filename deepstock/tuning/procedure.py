@@ -1122,7 +1122,7 @@ class Tuner:
         if self.record_store is None or study.get_trials(deepcopy=False):
             return
         payload = self.record_store.get_study(study.study_name)
-        if payload is not None:
+        if payload is not None and isinstance(payload.get("trials"), list):
             _import_trials(study, payload)
 
     # ---- stage 1 ------------------------------------------------------------------------------
