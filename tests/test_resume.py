@@ -196,6 +196,59 @@ def test_cli_tune_names_a_bad_storage_in_one_line(isolated_results, capsys):
     assert not (isolated_results / "results" / "runs").exists()
 
 
+# ====================================================================== stop signals
+@pytest.mark.parametrize(
+    ("method", "at_call"),
+    [("_create_new_trial", 3), ("set_trial_state_values", 2), ("set_trial_state_values", 5)],
+)
+def test_a_stop_signal_inside_optunas_ask_or_tell_leaves_no_running_trial(
+    tmp_path, monkeypatch, method, at_call
+):
+    """SIGTERM delivered while Optuna creates a trial (ask) or writes its outcome (tell): the
+    signal waits for the write to finish, the tuning stops, no trial is left RUNNING, and the
+    resumed tuning is the uninterrupted one."""
+    uninterrupted = Tuner(ToyObjective(), storage=_sqlite(tmp_path / "a.db"), **BUDGET).run()
+
+    original = getattr(optuna.storages.RDBStorage, method)
+    calls = {"n": 0}
+
+    def signalled(self, *args, **kwargs):
+        calls["n"] += 1
+        value = original(self, *args, **kwargs)
+        if calls["n"] == at_call:
+            os.kill(os.getpid(), signal.SIGTERM)  # lands while the storage call returns
+        return value
+
+    monkeypatch.setattr(optuna.storages.RDBStorage, method, signalled)
+    url = _sqlite(tmp_path / "b.db")
+    with pytest.raises(KeyboardInterrupt, match="SIGTERM"):
+        Tuner(ToyObjective(), storage=url, **BUDGET).run()
+    assert calls["n"] >= at_call
+    monkeypatch.undo()
+    tuner = Tuner(ToyObjective(), storage=url, **BUDGET)
+    study = optuna.load_study(study_name=tuner.search_study_name(0), storage=url)
+    assert optuna.trial.TrialState.RUNNING not in {t.state for t in study.trials}
+    _same_tuning(tuner.run(), uninterrupted)
+
+
+def test_a_deferred_stop_signal_is_raised_where_interrupts_are_allowed():
+    from deepstock.tuning import procedure
+
+    order = []
+    with procedure._sigterm_interrupts(), pytest.raises(KeyboardInterrupt):
+        with procedure._interrupts_deferred():
+            os.kill(os.getpid(), signal.SIGTERM)
+            order.append("after the signal")  # the deferred block goes on to its end
+    assert order == ["after the signal"]
+    with procedure._sigterm_interrupts(), procedure._interrupts_deferred():
+        os.kill(os.getpid(), signal.SIGTERM)
+        with pytest.raises(KeyboardInterrupt):
+            with procedure._interrupts_allowed():  # raised on entry
+                order.append("never")
+        order.append("after the allowed block")  # nothing left to raise at the end
+    assert order == ["after the signal", "after the allowed block"]
+
+
 # ====================================================================== process ownership
 _PARENT_SCRIPT = """
 import sys

@@ -884,11 +884,69 @@ def _single_threaded_children() -> Iterator[None]:
 _STOP_GRACE_S = 30.0  # a worker told to stop that has not stopped after this long is ended
 
 
+class _Deferral:
+    """Where a stop signal may raise ``KeyboardInterrupt`` (module state of the main thread).
+
+    Optuna creates a trial inside ``ask`` and writes its outcome inside ``tell``; an interrupt
+    landing in either leaves the trial RUNNING with no owner recorded, so nothing fails it until
+    the heartbeat's grace period. While ``depth > 0`` a signal is only noted (``pending``) and
+    raised where interrupts are allowed again: inside the run itself (the trial is then failed
+    like any error) or once the trial is complete.
+    """
+
+    depth = 0
+    pending: str | None = None
+
+
+def _interrupt_now_or_later(message: str) -> None:
+    if _Deferral.depth > 0:
+        _Deferral.pending = message
+        return
+    _Deferral.pending = None
+    raise KeyboardInterrupt(message)
+
+
+def _raise_pending() -> None:
+    if _Deferral.pending is not None:
+        message, _Deferral.pending = _Deferral.pending, None
+        raise KeyboardInterrupt(message)
+
+
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Within the block a stop signal waits; it is raised when the block ends."""
+    _Deferral.depth += 1
+    try:
+        yield
+    finally:
+        _Deferral.depth -= 1
+    if _Deferral.depth == 0:
+        _raise_pending()
+
+
+@contextlib.contextmanager
+def _interrupts_allowed() -> Iterator[None]:
+    """Within a deferring block, the part a stop signal may interrupt (a run's training): a
+    signal that waited is raised on entry."""
+    saved, _Deferral.depth = _Deferral.depth, 0
+    try:
+        _raise_pending()
+        yield
+    finally:
+        _Deferral.depth = saved
+
+
 def _raise_interrupt(signum: int, _frame: Any) -> None:
     # once: a second SIGTERM (the parent's and the parent-watch's) must not interrupt the
     # clean-up that the first one started
     signal.signal(signum, signal.SIG_IGN)
-    raise KeyboardInterrupt(f"stopped by signal {signal.Signals(signum).name}")
+    _interrupt_now_or_later(f"stopped by signal {signal.Signals(signum).name}")
+
+
+def _raise_keyboard_interrupt(signum: int, _frame: Any) -> None:
+    # Ctrl-C in the process the user started: waits like a stop signal, but a second Ctrl-C
+    # still reaches Python (it interrupts the clean-up; the resume then fails the trial left)
+    _interrupt_now_or_later("interrupted (Ctrl-C)")
 
 
 def _fail_own_trials(study: Any, storage: Any) -> None:
@@ -916,10 +974,15 @@ def _sigterm_interrupts() -> Iterator[None]:
         yield
         return
     previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+    previous_int = signal.getsignal(signal.SIGINT)
+    if previous_int is signal.default_int_handler:  # not when the caller installed its own
+        signal.signal(signal.SIGINT, _raise_keyboard_interrupt)
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        if previous_int is signal.default_int_handler:
+            signal.signal(signal.SIGINT, previous_int)
 
 
 def _watch_parent() -> None:
@@ -943,6 +1006,7 @@ def _worker_entry(tuner: Tuner) -> None:
     """Body of a spawned worker process: it stops cleanly on SIGTERM or SIGINT and when its
     parent dies (the trial under way is marked failed and runs again on resume)."""
     signal.signal(signal.SIGTERM, _raise_interrupt)
+    signal.signal(signal.SIGINT, _raise_interrupt)  # Ctrl-C reaches the whole process group
     _watch_parent()
     if tuner.objective.uses_torch:
         import torch
@@ -1136,10 +1200,11 @@ class Tuner:
                 # Workers raced for the last trial(s): this one would exceed n_trials. It stops
                 # before sampling, so the sampler never sees it.
                 raise optuna.TrialPruned("stage 1 already has n_trials trials")
-            _claim(trial)
-            config = self.objective.sample(trial)
-            score = self.objective.evaluate(config, seed)
-            trial.set_user_attr("run", _run_attrs(config, seed, score))
+            with _interrupts_allowed():  # Optuna fails the trial on an interrupt in here
+                _claim(trial)
+                config = self.objective.sample(trial)
+                score = self.objective.evaluate(config, seed)
+                trial.set_user_attr("run", _run_attrs(config, seed, score))
             return _finite_or_inf(score.val_loss)
 
         return run_trial
@@ -1174,7 +1239,8 @@ class Tuner:
             waiting = states.count(TrialState.WAITING)
             under_way = states.count(TrialState.RUNNING) + waiting
             if waiting or complete + under_way < self.n_trials:
-                study.optimize(objective, n_trials=1, catch=(), gc_after_trial=False)
+                with _interrupts_deferred():  # not inside Optuna's ask or tell
+                    study.optimize(objective, n_trials=1, catch=(), gc_after_trial=False)
                 on_trial()
             else:
                 time.sleep(_POLL_S)  # the last trials are running elsewhere
@@ -1240,6 +1306,10 @@ class Tuner:
         import optuna
 
         def run_job(trial: Any) -> float:
+            with _interrupts_allowed():  # Optuna fails the trial on an interrupt in here
+                return run_claimed_job(trial)
+
+        def run_claimed_job(trial: Any) -> float:
             _claim(trial)
             job = trial.user_attrs.get("job")  # set when the trial re-runs a dead worker's job
             if job is None:
@@ -1271,7 +1341,8 @@ class Tuner:
                 return
             states = [t.state for t in trials]
             if TrialState.WAITING in states or len(trials) < len(jobs):
-                study.optimize(objective, n_trials=1, catch=(), gc_after_trial=False)
+                with _interrupts_deferred():  # not inside Optuna's ask or tell
+                    study.optimize(objective, n_trials=1, catch=(), gc_after_trial=False)
                 on_trial()
             elif TrialState.RUNNING in states:
                 time.sleep(_POLL_S)  # the last jobs are running elsewhere
@@ -1315,25 +1386,28 @@ class Tuner:
 
         def finished(index: int, score: RunScore) -> None:
             trial, config, seed = batch[index]
-            trial.set_user_attr("run", _run_attrs(config, seed, score))
-            study.tell(trial, _finite_or_inf(score.val_loss))
-            told.add(index)
+            with _interrupts_deferred():  # a trial is told whole or not at all
+                trial.set_user_attr("run", _run_attrs(config, seed, score))
+                study.tell(trial, _finite_or_inf(score.val_loss))
+                told.add(index)
             on_trial()
 
         numbers = [trial.number for trial, _, _ in batch]
         with _Heartbeats(self._storage_handle, study.study_name, numbers):
             try:
-                self.objective.evaluate_many(
-                    [config for _, config, _ in batch],
-                    [seed for _, _, seed in batch],
-                    on_done=finished,
-                )
+                with _interrupts_allowed():
+                    self.objective.evaluate_many(
+                        [config for _, config, _ in batch],
+                        [seed for _, _, seed in batch],
+                        on_done=finished,
+                    )
             except BaseException:
-                frozen = {t.number: t for t in study.get_trials(deepcopy=False)}
-                for index, (trial, _, _) in enumerate(batch):
-                    if index not in told:
-                        study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
-                        _requeue_stale_trial(study, frozen[trial.number])
+                with _interrupts_deferred():
+                    frozen = {t.number: t for t in study.get_trials(deepcopy=False)}
+                    for index, (trial, _, _) in enumerate(batch):
+                        if index not in told:
+                            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
+                            _requeue_stale_trial(study, frozen[trial.number])
                 raise
         if len(told) != len(batch):
             raise RuntimeError(
@@ -1355,18 +1429,21 @@ class Tuner:
             if room <= 0:
                 time.sleep(_POLL_S)  # the last trials are running elsewhere
                 continue
-            batch = []
-            for _ in range(min(self.batch_trials, room)):
-                # ask() hands out re-enqueued trials first; each is sampled before the next is
-                # asked, so the constant liar sees it
-                trial = _ask(study)
-                if self._is_surplus(trial):
-                    study.tell(trial, state=TrialState.PRUNED)
-                    break
-                batch.append((trial, self.objective.sample(trial), seed))
-            if batch:
-                self._evaluate_batch(study, batch, on_trial)
-            else:
+            # a stop signal waits until the asked trials are in the batch, whose evaluation
+            # then fails and re-enqueues them
+            with _interrupts_deferred():
+                batch = []
+                for _ in range(min(self.batch_trials, room)):
+                    # ask() hands out re-enqueued trials first; each is sampled before the next
+                    # is asked, so the constant liar sees it
+                    trial = _ask(study)
+                    if self._is_surplus(trial):
+                        study.tell(trial, state=TrialState.PRUNED)
+                        break
+                    batch.append((trial, self.objective.sample(trial), seed))
+                if batch:
+                    self._evaluate_batch(study, batch, on_trial)
+            if not batch:
                 time.sleep(_POLL_S)
 
     def _run_confirm_batched(self, repeat: int, on_trial: Callable[[], None]) -> None:
@@ -1382,22 +1459,23 @@ class Tuner:
                 return
             states = [t.state for t in trials]
             if TrialState.WAITING in states or len(trials) < len(jobs):
-                batch = []
-                while TrialState.WAITING in states or len(trials) < len(jobs):
-                    # claim every job still free: trial k runs job k (module docstring)
-                    trial = _ask(study)
-                    job = trial.user_attrs.get("job")
-                    if job is None:
-                        if trial.number >= len(jobs):
-                            study.tell(trial, state=TrialState.PRUNED)
-                            break
-                        job = dict(jobs[trial.number])
-                        trial.set_user_attr("job", job)
-                    batch.append((trial, job["config"], job["seed"]))
-                    trials = study.get_trials(deepcopy=False)
-                    states = [t.state for t in trials]
-                if batch:
-                    self._evaluate_batch(study, batch, on_trial)
+                with _interrupts_deferred():  # as in stage 1: asked trials reach the batch
+                    batch = []
+                    while TrialState.WAITING in states or len(trials) < len(jobs):
+                        # claim every job still free: trial k runs job k (module docstring)
+                        trial = _ask(study)
+                        job = trial.user_attrs.get("job")
+                        if job is None:
+                            if trial.number >= len(jobs):
+                                study.tell(trial, state=TrialState.PRUNED)
+                                break
+                            job = dict(jobs[trial.number])
+                            trial.set_user_attr("job", job)
+                        batch.append((trial, job["config"], job["seed"]))
+                        trials = study.get_trials(deepcopy=False)
+                        states = [t.state for t in trials]
+                    if batch:
+                        self._evaluate_batch(study, batch, on_trial)
             elif TrialState.RUNNING in states:
                 time.sleep(_POLL_S)  # the last jobs are running elsewhere
             else:
