@@ -31,6 +31,7 @@ from deepstock.tools.book import (
     BookLayout,
     NotebookExecutionError,
     build_book,
+    chapter_defaults,
     chapter_sources,
     check_toc,
     execute_chapter,
@@ -104,7 +105,13 @@ def test_chapter_sources_have_the_house_shape(name: str) -> None:
     # no committed outputs: the sources are text, and jupytext gives no outputs
     assert all(not c.get("outputs") for c in notebook.cells if c.cell_type == "code")
     code = "\n".join(c.source for c in notebook.cells if c.cell_type == "code")
-    assert "provenance(profile" in code
+    assert f'provenance(\n    profile, device, chapter="{name}", values=globals()\n)' in code
+    # papermill reads each parameter line itself (its help text is the comment); a line it
+    # cannot parse (an "=" in the comment) makes it warn that an override is unknown
+    from papermill.translators import PythonTranslator
+
+    parsed = {p.name for p in PythonTranslator.inspect({"source": tagged[0].source})}
+    assert parsed == set(chapter_defaults(name)), f"papermill cannot parse: {tagged[0].source}"
     # Code wider than this scrolls sideways in the book's text column.
     wide = [line for line in code.splitlines() if len(line) > 79]
     assert not wide, f"code lines over 79 characters: {wide}"
@@ -143,6 +150,19 @@ def test_provenance_states_profile_date_and_version() -> None:
     with pytest.raises(ValueError, match="profile"):
         provenance("fast")
     assert set(PROFILE_NAMES) >= {"smoke", "quick", "paper"}
+
+
+def test_provenance_lists_the_parameters_that_differ_from_the_chapter_defaults() -> None:
+    defaults = chapter_defaults("settings")
+    assert defaults["seed"] == 0 and defaults["lost_sales"] is None
+    values = {**defaults, "device": "cpu", "seed": 3, "lost_sales": True}
+    line = provenance("smoke", "cpu", chapter="settings", values=values)
+    assert "parameters `seed = 3`, `lost_sales = True`" in line
+    assert "device `cpu`" in line and "device = " not in line  # shown once, as the device
+    line = provenance("smoke", "cpu", chapter="settings", values=defaults)
+    assert "default parameters" in line
+    with pytest.raises(ValueError, match="unknown chapter 'nowhere'"):
+        chapter_defaults("nowhere")
 
 
 def test_build_book_rejects_unknown_override_and_profile(tmp_path: Path) -> None:

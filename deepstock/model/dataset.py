@@ -19,13 +19,26 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CORE_COLUMNS", "OBJECTIVES", "SPLITS", "InventoryDataset", "check_trajectory_values"]
+from deepstock.core.checks import check_number
+
+__all__ = [
+    "CORE_COLUMNS",
+    "MODEL_PARAMETERS",
+    "OBJECTIVES",
+    "SPLITS",
+    "InventoryDataset",
+    "check_trajectory_values",
+]
 
 #: The split labels, in the order they are stored.
 SPLITS: tuple[str, ...] = ("train", "val", "test")
 
 #: What a dataset's ``loss`` can be: the per-unit holding/backlog cost or Tmall's ``J``.
 OBJECTIVES: tuple[str, ...] = ("cost", "tmall")
+
+#: The problem constants a reader may change without touching the demand (see
+#: :meth:`InventoryDataset.with_model`): backlog or lost sales, the order cap, the two costs.
+MODEL_PARAMETERS: tuple[str, ...] = ("lost_sales", "max_replenish", "holding_cost", "backlog_cost")
 
 #: The per-trajectory fields that the file format writes as columns (features may not reuse
 #: these names), in the order :mod:`deepstock.datasets.io` writes them.
@@ -270,6 +283,57 @@ class InventoryDataset:
         if not mask.any():
             raise ValueError(f"dataset {self.name!r} has no trajectories in split {split!r}")
         return self.select(np.flatnonzero(mask))
+
+    def with_model(self, **changes: Any) -> InventoryDataset:
+        """The same trajectories under other problem constants (:data:`MODEL_PARAMETERS`).
+
+        Args:
+            **changes: ``lost_sales`` (bool), ``max_replenish`` (units, > 0), ``holding_cost``
+                and ``backlog_cost`` (per unit and day, >= 0); a value of ``None`` or equal to
+                the dataset's own changes nothing.
+
+        Returns:
+            ``self`` when nothing changes; otherwise a copy whose name adds one tag per change
+            (``setting1-lost_sales-max_replenish50``), so that its runs are stored apart from
+            the original's, and whose ``params["model_changes"]`` records the changes.
+        """
+        unknown = sorted(set(changes) - set(MODEL_PARAMETERS))
+        if unknown:
+            raise ValueError(
+                f"unknown model parameter(s) {unknown}; expected some of {list(MODEL_PARAMETERS)}"
+            )
+        applied: dict[str, Any] = {}
+        for name in MODEL_PARAMETERS:
+            value = changes.get(name)
+            if value is None:
+                continue
+            if name == "lost_sales":
+                if not isinstance(value, (bool, np.bool_)):
+                    raise ValueError(f"lost_sales must be true or false, got {value!r}")
+                value = bool(value)
+            elif name == "max_replenish":
+                value = check_number(name, value, 0.0, low_open=True)
+            else:
+                value = check_number(name, value, 0.0)
+            if value != getattr(self, name):
+                applied[name] = value
+        if not applied:
+            return self
+        tags = []
+        for name, value in applied.items():
+            if name == "lost_sales":
+                tags.append("lost_sales" if value else "backlog")
+            else:
+                tags.append(f"{name}{value:g}")
+        return dataclasses.replace(
+            self,
+            name="-".join([self.name, *tags]),
+            params={
+                **self.params,
+                "model_changes": {**self.params.get("model_changes", {}), **applied},
+            },
+            **applied,
+        )
 
     def select(self, index: np.ndarray) -> InventoryDataset:
         """The trajectories at integer positions ``index``, in that order."""

@@ -414,12 +414,15 @@ def critical_fractile_levels(dataset: InventoryDataset, z: float | None = None) 
 
 
 def _split_losses(dataset: InventoryDataset, make_policy: Any, device: str) -> dict[str, float]:
-    """Mean trajectory loss of the policy ``make_policy(split_dataset)`` on each split."""
+    """Mean trajectory loss of the policy ``make_policy(split_dataset)`` on each split, and
+    ``test_cap_binding_rate``: the share of test order days on which it orders the cap."""
     losses = {}
     for split in ("train", "val", "test"):
         part = dataset.subset(split)
         rollout = simulate(part, make_policy(part), device=device)
         losses[f"{split}_loss"] = float(rollout.trajectory_loss.mean())
+        if split == "test":
+            losses["test_cap_binding_rate"] = float(rollout.cap_binding_rate.mean())
     return losses
 
 
@@ -438,7 +441,8 @@ def benchmark_losses(
 
     Returns:
         One JSON-serializable dict per benchmark policy with ``"policy"`` (its name),
-        ``"train_loss"``, ``"val_loss"``, ``"test_loss"`` and the policy's parameters:
+        ``"train_loss"``, ``"val_loss"``, ``"test_loss"``, ``"test_cap_binding_rate"`` (share of
+        test order days on which it orders the cap) and the policy's parameters:
         setting 1 gives ``"dp_true"`` and ``"dp_empirical"`` (with ``"expected_loss"``, the DP's
         own expected trajectory loss, ``"order_days"`` and ``"levels"``, the base-stock level of
         each of them);

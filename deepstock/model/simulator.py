@@ -41,6 +41,7 @@ and ``J`` agree up to the sales/demand ratio and the smoothing.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -172,6 +173,8 @@ class Rollout:
     counted: Tensor
     trajectory_loss: Tensor
     training_trajectory_loss: Tensor | None = None
+    order_days: Tensor | None = None
+    max_replenish: float = math.inf
 
     @property
     def loss(self) -> Tensor:
@@ -206,6 +209,16 @@ class Rollout:
         return torch.clamp(mean_stock / (mean_sales + 1e-6), max=TURNOVER_CAP_DAYS)
 
     @property
+    def cap_binding_rate(self) -> Tensor:
+        """``(batch,)`` share of order days on which the order placed is the cap
+        ``max_replenish`` (the policy asked for at least that much); 0 without order days."""
+        if self.order_days is None:
+            raise ValueError("this rollout does not record its order days")
+        days = self.order_days.to(self.orders.dtype)
+        at_cap = (self.orders >= self.max_replenish).to(self.orders.dtype) * days
+        return at_cap.sum(dim=1) / days.sum(dim=1).clamp(min=1.0)
+
+    @property
     def objective(self) -> Tensor:
         """``(batch,)`` Tmall's objective ``J = 100 * SR + TT / 2`` (lower is better)."""
         return 100.0 * self.stockout_rate + self.turnover_time / 2.0
@@ -217,6 +230,11 @@ class Rollout:
             "stockout_rate": float(self.stockout_rate.mean()),
             "turnover_time": float(self.turnover_time.mean()),
             "objective": float(self.objective.mean()),
+            **(
+                {"cap_binding_rate": float(self.cap_binding_rate.mean())}
+                if self.order_days is not None
+                else {}
+            ),
         }
 
 
@@ -681,6 +699,8 @@ class InventorySimulator:
             counted=counted,
             trajectory_loss=trajectory_loss,
             training_trajectory_loss=training_loss,
+            order_days=order_days,
+            max_replenish=self.max_replenish,
         )
 
     def step_windows(self) -> tuple[Tensor, Tensor]:

@@ -96,6 +96,7 @@ __all__ = [
     "trials_to_beat_ds",
     "tune_pair",
     "tuned_configurations",
+    "winner_cap_binding_rate",
 ]
 
 #: Pairs of settings 1-3 that are not in the paper: DQN (the project's fourth method).
@@ -132,6 +133,11 @@ class ExperimentContext:
             free of smoke runs).
         seed: base seed of every tuning.
         progress: progress bars.
+        model: problem constants that replace the datasets' own in the experiments that take
+            them (``settings``, ``setting4``): any of ``lost_sales``, ``max_replenish``,
+            ``holding_cost``, ``backlog_cost`` (:meth:`InventoryDataset.with_model`; ``None``
+            values are ignored). The changed datasets have their own names, so their runs are
+            stored apart from the paper's.
     """
 
     profile: str | Profile = "quick"
@@ -141,6 +147,7 @@ class ExperimentContext:
     store: ResultStore | None = None
     seed: int = 0
     progress: bool = False
+    model: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.profile = resolve_profile(self.profile)
@@ -148,11 +155,37 @@ class ExperimentContext:
             self.store = ResultStore(default_results_dir() / self.profile.name)
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
             raise ValueError(f"workers must be an integer >= 1, got {self.workers!r}")
+        self.model = {key: value for key, value in dict(self.model).items() if value is not None}
+        # checked now, on a one-day dataset, so that a bad value fails before any training
+        _probe_dataset().with_model(**self.model)
+
+    def dataset(self, setting: str, **options: Any) -> InventoryDataset:
+        """``load_setting(setting, **options)`` under the context's :attr:`model` changes."""
+        return load_setting(setting, **options).with_model(**self.model)
+
+    @property
+    def changes_model(self) -> bool:
+        """Whether the context changes any problem constant of the paper's datasets."""
+        return bool(self.model)
 
     @property
     def resolved_profile(self) -> Profile:
         assert isinstance(self.profile, Profile)
         return self.profile
+
+
+def _probe_dataset() -> InventoryDataset:
+    return InventoryDataset(
+        name="probe",
+        demand=np.zeros((1, 1)),
+        features=np.zeros((1, 1, 0)),
+        feature_names=(),
+        review_period=np.ones(1, dtype=np.int64),
+        lead_time=np.zeros((1, 1), dtype=np.int64),
+        initial_stock=np.zeros(1),
+        split=np.array(["train"], dtype=object),
+        sku_id=np.zeros(1, dtype=np.int64),
+    )
 
 
 # ------------------------------------------------------------------ tuning of one pair
@@ -224,9 +257,10 @@ def ar1_benchmark(
     seeds = range(n_seeds if n_seeds is not None else profile.n_seeds)
     overrides = profile.training_overrides("ds")
     losses: dict[str, list[float]] = {}
+    test_cap_rate = float("nan")
     for split in ("val", "test"):
         fitted = dataset_on_split(dataset, split)
-        losses[split] = [
+        tests = [
             cached_train(
                 context.store,
                 "ds",
@@ -236,13 +270,18 @@ def ar1_benchmark(
                 seed=seed,
                 device=context.device,
                 setting="setting1",
-            )["test"]["loss"]
+            )["test"]
             for seed in seeds
         ]
+        losses[split] = [test["loss"] for test in tests]
+        if split == "test":  # the rate of the run kept (NaN when its record lacks it)
+            best = min(range(len(tests)), key=lambda i: tests[i]["loss"])
+            test_cap_rate = float(tests[best].get("cap_binding_rate", np.nan))
     return {
         "policy": "ds_on_split",
         "val_loss": min(losses["val"]),
         "test_loss": min(losses["test"]),
+        "test_cap_binding_rate": test_cap_rate,
         "seeds": len(seeds),
         "val_losses": losses["val"],
         "test_losses": losses["test"],
@@ -258,18 +297,42 @@ def setting_benchmark(
     against).
     """
 
-    if setting in ("setting2", "setting3"):
+    if setting in ("setting2", "setting3") or (setting == "setting1" and dataset.lost_sales):
+        # AR(1) demand, or setting 1 under lost sales (the base-stock DP covers backlog only):
+        # DS trained on the evaluated trajectories
         rows = [ar1_benchmark(dataset, context)]
     else:
         rows = benchmark_losses(dataset)
     table = pd.DataFrame(
         [
-            {"policy": r["policy"], "val_loss": r["val_loss"], "test_loss": r["test_loss"]}
+            {
+                "policy": r["policy"],
+                "val_loss": r["val_loss"],
+                "test_loss": r["test_loss"],
+                "test_cap_binding_rate": r.get("test_cap_binding_rate", np.nan),
+            }
             for r in rows
         ]
     )
     table["primary"] = [i == 0 for i in range(len(table))]
     return table
+
+
+def winner_cap_binding_rate(tuning: Any, store: ResultStore) -> float:
+    """Mean share of test order days on which the winners' stage-2 runs order the cap.
+
+    Averaged over the winning candidate's seeds in every repeat; NaN when none of those runs
+    recorded it (runs stored before the rate was measured).
+    """
+    winners = tuning.winners[["repeat", "candidate"]]
+    runs = tuning.confirm.merge(winners, on=["repeat", "candidate"])
+    rates = []
+    for key in runs["key"]:
+        record = store.read(key) if isinstance(key, str) else None
+        test = {} if record is None else record["result"].get("test", {})
+        if "cap_binding_rate" in test:
+            rates.append(float(test["cap_binding_rate"]))
+    return float(np.mean(rates)) if rates else float("nan")
 
 
 # ------------------------------------------------------------------ settings 1-3
@@ -300,7 +363,7 @@ def settings_comparison(
     paper = paper_settings_table().set_index(["setting", "method", "regularization"])
     rows, bench_tables, curves = [], [], []
     for setting in settings:
-        dataset = load_setting(setting)
+        dataset = context.dataset(setting)
         bench = setting_benchmark(setting, dataset, context)
         bench.insert(0, "setting", setting)
         bench_tables.append(bench)
@@ -319,6 +382,7 @@ def settings_comparison(
                 "val_gap_pct": gap_pct(summary["val_loss"], primary["val_loss"]),
                 "test_gap_pct": gap_pct(summary["test_loss"], primary["test_loss"]),
                 "benchmark": primary["policy"],
+                "test_cap_binding_rate": winner_cap_binding_rate(tuning, context.store),
                 "repeats": summary["repeats"],
                 "runs": len(tuning.trials) + len(tuning.confirm),
                 "train_time_s": float(
@@ -607,7 +671,7 @@ def setting4(
     rows = []
     for n in n_skus:
         for h in horizons:
-            dataset = load_setting("setting4", n_skus=n, horizon_periods=h)
+            dataset = context.dataset("setting4", n_skus=n, horizon_periods=h)
             bench = benchmark_losses(dataset)[0]
             tuning = tune_pair(
                 "setting4", "ds", "base", context, dataset=dataset, n_skus=n, horizon_periods=h
@@ -623,6 +687,8 @@ def setting4(
                 "val_gap_pct": gap_pct(summary["val_loss"], bench["val_loss"]),
                 "test_gap_pct": gap_pct(summary["test_loss"], bench["test_loss"]),
                 "runs": len(tuning.trials) + len(tuning.confirm),
+                "benchmark_test_cap_binding_rate": bench["test_cap_binding_rate"],
+                "test_cap_binding_rate": winner_cap_binding_rate(tuning, context.store),
             }
             if (n, h) in paper.index:
                 reported = paper.loc[(n, h)]

@@ -22,12 +22,16 @@ from deepstock.tuning.profiles import PROFILES, Profile, resolve_profile
 from deepstock.tuning.spaces import search_space
 
 __all__ = [
+    "CAP_BINDING_WARNING",
     "METHOD_LABELS",
     "NOT_IN_PAPER",
     "REGULARIZATION_LABELS",
     "benchmarks_table",
     "budget_line",
+    "cap_binding_note",
+    "cap_binding_table",
     "method_label",
+    "model_change_note",
     "paper_training_lengths",
     "proxy_table",
     "setting4_table",
@@ -317,4 +321,71 @@ def budget_line(profile: str | Profile) -> str:
     return (
         f"**Budget (profile `{budget.name}`):** {tuning(budget)}; {ours}. "
         f"**The paper:** {tuning(paper)}; {theirs}."
+    )
+
+
+# ------------------------------------------------------------------ changed models, the cap
+#: A cap "binds often" above this share of order days: the pages then warn.
+CAP_BINDING_WARNING = 0.05
+
+
+def model_change_note(
+    model: Mapping[str, Any], paper_model: str, *, benchmark_note: str = ""
+) -> str:
+    """A Markdown warning for a page run under changed problem constants; ``""`` when none.
+
+    Args:
+        model: the changes (:attr:`deepstock.paper.experiments.ExperimentContext.model`).
+        paper_model: the paper's constants in words, for example ``"backlog, h = 0.1, ..."``.
+        benchmark_note: a sentence on what the change does to the page's benchmark.
+    """
+    if not model:
+        return ""
+    changes = ", ".join(f"`{name} = {value}`" for name, value in model.items())
+    text = (
+        f"This page ran on the paper's demand with {changes}, not the paper's model. Every "
+        "number of ours is for that model; the paper's numbers beside them are for its own "
+        f"({paper_model}), so their differences measure the change as much as the methods."
+    )
+    if benchmark_note:
+        text += " " + benchmark_note
+    return f"```{{warning}}\n{text}\n```"
+
+
+def cap_binding_table(policies: pd.DataFrame, *, columns: str = "setting") -> pd.DataFrame:
+    """Share of test order days (%) on which each policy orders the cap.
+
+    ``policies`` has ``policy`` (a label), ``test_cap_binding_rate`` (a fraction, NaN when not
+    recorded) and the column named by ``columns``; one row per policy, one column per value
+    of ``columns``, in order of appearance.
+    """
+    _require(policies, "policies", ["policy", "test_cap_binding_rate", columns])
+    table = policies.pivot_table(
+        index="policy", columns=columns, values="test_cap_binding_rate", sort=False, dropna=False
+    ).mul(100.0)
+    table.columns = [f"{value} (% of order days)" for value in table.columns]
+    return table.round(2)
+
+
+def cap_binding_note(
+    policies: pd.DataFrame, *, where: str = "setting", threshold: float = CAP_BINDING_WARNING
+) -> str:
+    """Markdown: a warning naming each policy (and ``where`` value) whose cap-binding share
+    exceeds ``threshold``, or one line saying that none does (among those that recorded it)."""
+    _require(policies, "policies", ["policy", "test_cap_binding_rate", where])
+    rates = policies["test_cap_binding_rate"].astype(float)
+    binding = policies[rates > threshold]
+    if len(binding):
+        listed = "; ".join(
+            f"{row['policy']} in {row[where]} ({100 * row['test_cap_binding_rate']:.1f} %)"
+            for _, row in binding.iterrows()
+        )
+        return (
+            "```{warning}\n"
+            f"The order cap binds on more than {threshold:.0%} of the test order days for: "
+            f"{listed}. Read their losses as losses under a binding cap.\n```"
+        )
+    return (
+        f"The order cap binds on at most {threshold:.0%} of the test order days for every "
+        f"policy that recorded it ({int(rates.notna().sum())} of {len(policies)})."
     )

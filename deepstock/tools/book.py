@@ -61,6 +61,7 @@ __all__ = [
     "build_html",
     "chapter_cache_key",
     "chapter_sources",
+    "chapter_defaults",
     "check_toc",
     "code_version",
     "execute_chapter",
@@ -202,24 +203,69 @@ def code_version() -> str:
     return text
 
 
-def provenance(profile: str, device: str | None = None) -> str:
+def provenance(
+    profile: str,
+    device: str | None = None,
+    *,
+    chapter: str | None = None,
+    values: Mapping[str, Any] | None = None,
+) -> str:
     """One Markdown line stating how a page's numbers were made.
 
     Args:
         profile: the run profile, one of :data:`PROFILE_NAMES`.
         device: the device the page computed on (for example ``"cpu"``); left out when ``None``.
+        chapter, values: the page's chapter name and its variables (``globals()``): the line
+            then lists every parameter whose value differs from the default that the chapter's
+            cell tagged ``parameters`` declares (:func:`chapter_defaults`), apart from the
+            profile and the device, which it always shows.
 
     Returns:
-        For example ``"**Run:** profile `smoke` · device `cpu` · 2025-11-02 14:03 UTC ·
-        deepstock 0.1.0, commit `ab12cd34ef`"``.
+        For example ``"**Run:** profile `smoke` · device `cpu` · parameters `seed = 3` ·
+        2025-11-02 14:03 UTC · deepstock 0.1.0, commit `ab12cd34ef`"``.
     """
     _check_profile(profile)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts = [f"profile `{profile}`"]
     if device is not None:
         parts.append(f"device `{device}`")
+    if chapter is not None and values is not None:
+        changed = [
+            f"`{name} = {values[name]!r}`"
+            for name, default in chapter_defaults(chapter).items()
+            if name not in REQUIRED_PARAMETERS and name in values and values[name] != default
+        ]
+        parts.append("parameters " + ", ".join(changed) if changed else "default parameters")
     parts += [stamp, code_version()]
     return "**Run:** " + " · ".join(parts)
+
+
+def chapter_defaults(chapter: str, root: Path | None = None) -> dict[str, Any]:
+    """The default value of each parameter that ``notebooks/<chapter>.md`` declares in its cell
+    tagged ``parameters`` (Python literals; a name assigned anything else is left out)."""
+    import ast
+
+    layout = BookLayout(project_root() if root is None else Path(root))
+    source = layout.sources / f"{chapter}{CHAPTER_SUFFIX}"
+    if not source.is_file():
+        raise ValueError(f"unknown chapter {chapter!r}: {source} does not exist")
+    notebook = read_chapter(source)
+    _declared_parameters(notebook, chapter)  # exactly one well-formed parameters cell
+    cell = next(
+        c
+        for c in notebook.cells
+        if c.cell_type == "code" and "parameters" in c.get("metadata", {}).get("tags", [])
+    )
+    defaults: dict[str, Any] = {}
+    for node in ast.parse(cell.source).body:
+        if isinstance(node, ast.Assign) and len(node.targets) == 1:
+            target = node.targets[0]
+            if isinstance(target, ast.Name):
+                try:
+                    defaults[target.id] = ast.literal_eval(node.value)
+                except ValueError:
+                    continue
+    return defaults
 
 
 def _check_profile(profile: str) -> None:

@@ -203,6 +203,10 @@ def _add_data_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+#: The CSV options that are problem constants: without --data, `run settings` and
+#: `run setting4` apply them to the paper's datasets (InventoryDataset.with_model).
+_MODEL_FLAGS = ("max_replenish", "holding_cost", "backlog_cost", "lost_sales")
+
 _CSV_FLAGS = {
     "max_replenish": "--max-replenish",
     "holding_cost": "--holding-cost",
@@ -976,7 +980,10 @@ def _add_run(subparsers: Any) -> None:
             "(inventory and recommendation on two timescales: the multi-timescale method "
             "against its baselines over seeds, no tuning). `run settings --data PATH` runs the "
             "settings comparison on a user's dataset instead: every pair tuned, next to the "
-            "cover base stock fitted on validation. Every "
+            "cover base stock fitted on validation. Without --data, --lost-sales, "
+            "--max-replenish, --holding-cost and --backlog-cost run settings or setting4 on the "
+            "paper's demand under those constants (datasets named after the change, their runs "
+            "stored apart). Every "
             "training run is stored in the result store the moment it finishes; re-running "
             "reads what is stored and computes only what is missing, so an interrupted run "
             "resumes."
@@ -1031,6 +1038,18 @@ def _run_run(args: argparse.Namespace) -> int:
     from deepstock.tuning.profiles import resolve_profile
 
     parser: argparse.ArgumentParser = args.command_parser
+    model = {}
+    if args.data is None:
+        # without --data the problem-constant options change the paper's datasets
+        model = {key: getattr(args, key) for key in _MODEL_FLAGS if getattr(args, key) is not None}
+        if model and args.experiment not in ("settings", "setting4"):
+            flags = ", ".join(_CSV_FLAGS[key] for key in model)
+            parser.error(
+                f"{flags}: the paper's model can be changed in `run settings` and "
+                f"`run setting4`, not in `run {args.experiment}` (or give --data FILE.csv)"
+            )
+        for key in model:
+            setattr(args, key, None)  # consumed here, not CSV options
     _check_no_csv_options(args, parser)
     _set_threads(args.threads)
     if args.experiment in BEYOND_EXPERIMENTS:
@@ -1059,6 +1078,7 @@ def _run_run(args: argparse.Namespace) -> int:
             store=ResultStore(args.results) if args.results else None,
             seed=args.seed,
             progress=_show_progress(args),
+            model=model,
         )
         if dataset is not None:
             tables = data_comparison(context, dataset, space=args.space)

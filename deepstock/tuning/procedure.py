@@ -63,6 +63,7 @@ runs it trained (one file per run, so copying the ``runs/`` folders together mer
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import inspect
 import json
@@ -313,6 +314,11 @@ class TrainingObjective(Objective):
         self.space = search_space(self.method, self.regularization, self.setting)
         self.space = self.space.with_overrides(self.overrides)
         cap = self.space.dataset_constants.get("max_replenish")
+        if cap is not None and "max_replenish" in self.dataset.params.get("model_changes", {}):
+            # the cap was changed on purpose (InventoryDataset.with_model): the space follows
+            cap = self.dataset.max_replenish
+            constants = {**self.space.dataset_constants, "max_replenish": cap}
+            self.space = dataclasses.replace(self.space, dataset_constants=constants)
         if cap is not None and float(cap) != float(self.dataset.max_replenish):
             raise ValueError(
                 f"the {self.setting} search space assumes max_replenish={cap}, but dataset "

@@ -154,6 +154,8 @@ def population_metrics(
                 if rollout.training_trajectory_loss is None
                 else rollout.training_trajectory_loss[rows]
             ),
+            order_days=None if rollout.order_days is None else rollout.order_days[rows],
+            max_replenish=rollout.max_replenish,
         )
         metrics.append(part.metrics())
     return metrics
