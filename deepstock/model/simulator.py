@@ -223,19 +223,22 @@ class Rollout:
         """``(batch,)`` Tmall's objective ``J = 100 * SR + TT / 2`` (lower is better)."""
         return 100.0 * self.stockout_rate + self.turnover_time / 2.0
 
-    def metrics(self) -> dict[str, float]:
-        """Dataset means of the loss and the Tmall metrics, as plain floats."""
-        return {
-            "loss": float(self.trajectory_loss.mean()),
-            "stockout_rate": float(self.stockout_rate.mean()),
-            "turnover_time": float(self.turnover_time.mean()),
-            "objective": float(self.objective.mean()),
-            **(
-                {"cap_binding_rate": float(self.cap_binding_rate.mean())}
-                if self.order_days is not None
-                else {}
-            ),
+    def metric_columns(self) -> dict[str, Tensor]:
+        """The per-trajectory ``(batch,)`` tensors behind :meth:`metrics`, by name."""
+        columns = {
+            "loss": self.trajectory_loss,
+            "stockout_rate": self.stockout_rate,
+            "turnover_time": self.turnover_time,
+            "objective": self.objective,
         }
+        if self.order_days is not None:
+            columns["cap_binding_rate"] = self.cap_binding_rate
+        return columns
+
+    def metrics(self) -> dict[str, float]:
+        """Dataset means of the loss, the Tmall metrics and the share of order days at the cap
+        (when the rollout records its order days), as plain floats."""
+        return {name: float(values.mean()) for name, values in self.metric_columns().items()}
 
 
 @dataclass

@@ -135,12 +135,7 @@ class _MemberRecord:
 def _member_metrics(rollout: Rollout, members: int) -> list[dict[str, float]]:
     """Per-member dataset metrics of a member-major rollout (what ``Rollout.metrics`` gives for
     one member's block of trajectories)."""
-    columns = {
-        "loss": rollout.trajectory_loss,
-        "stockout_rate": rollout.stockout_rate,
-        "turnover_time": rollout.turnover_time,
-        "objective": rollout.objective,
-    }
+    columns = rollout.metric_columns()
     means = {
         name: values.view(members, -1).mean(dim=1).tolist() for name, values in columns.items()
     }
