@@ -8,7 +8,10 @@ For each method: one SB3 agent (``engine="sb3"``) and one population per size in
 all at the authors' tuned setting-1 configuration with the given number of env steps per agent
 and early stopping off (:mod:`deepstock.methods.population.throughput`). Prints one JSON line
 per measurement and, at the end, a summary per method: SB3's steps/s, the population's
-agent-steps/s per size and ``speedup`` (the best population figure over SB3's).
+agent-steps/s per size and ``speedup`` (the best population figure over SB3's), and
+``speedup_bound_at_sb3_update_speed``: how fast SB3 would run if its gradient updates were all
+it did (``1 / update_share``), the most any engine computing the same updates with the same
+kernels can gain by removing per-step overhead.
 
 With ``--out FILE`` every measurement is appended to FILE (JSON lines) as soon as it is taken,
 and measurements already in FILE (same method, engine, members, steps, device) are not taken
@@ -91,6 +94,12 @@ def main() -> None:
                 "population": {str(r["members"]): r[figure] for r in population},
                 "speedup": best / sb3[0][figure],
             }
+        if "update_bound_agent_steps_per_s" in sb3[0]:
+            # Amdahl: SB3 without any per-step overhead, its updates unchanged
+            summary[method]["sb3_update_share"] = sb3[0]["update_share"]
+            summary[method]["speedup_bound_at_sb3_update_speed"] = (
+                sb3[0]["update_bound_agent_steps_per_s"] / sb3[0]["agent_steps_per_s"]
+            )
     print(json.dumps({"summary": summary}, indent=2))
 
 

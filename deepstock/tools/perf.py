@@ -187,7 +187,8 @@ def population_throughput(
     Returns:
         ``{"device", "torch_threads", "setting", "regularization", "methods": {method: {"unit",
         "config", "single_per_s", "single_per_s_before_after", "population": [{"members",
-        "seconds", "agent_per_s", "per_member_per_s"}], "speedup"}}}``; ``agent_per_s`` is member-work per second (member-epochs for DS,
+        "seconds", "agent_per_s", "per_member_per_s", "update_seconds" (DDPG, PPO: the
+        population's gradient updates)}], "speedup"}}}``; ``agent_per_s`` is member-work per second (member-epochs for DS,
         member env steps for DDPG/PPO) and ``speedup`` the best population figure over the
         single run's.
     """
@@ -238,14 +239,16 @@ def population_throughput(
             )
             seconds = time.perf_counter() - start
             work = sum(work_done(result) for result in results)
-            rows.append(
-                {
-                    "members": members,
-                    "seconds": seconds,
-                    "agent_per_s": work / seconds,
-                    "per_member_per_s": work / seconds / members,
-                }
-            )
+            row = {
+                "members": members,
+                "seconds": seconds,
+                "agent_per_s": work / seconds,
+                "per_member_per_s": work / seconds / members,
+            }
+            updates = [r.extras["update_seconds"] for r in results if "update_seconds" in r.extras]
+            if updates:  # DDPG, PPO: the gradient updates' part of the seconds
+                row["update_seconds"] = max(updates)
+            rows.append(row)
         single_after = _single_rate(*run)
         single = (single_before + single_after) / 2
         report["methods"][method] = {

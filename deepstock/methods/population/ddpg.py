@@ -243,6 +243,7 @@ class DDPGPopulation:
         )
         self.n_gradient_steps = torch.zeros(members, dtype=torch.int64)
         self.evaluation_seconds = torch.zeros(members, dtype=torch.float64)
+        self.update_seconds = 0.0  # sampling and gradient steps of the whole population
         self.member_index = list(range(members))  # position -> index in the caller's lists
 
         # ---- replay buffers (K, capacity, n_envs, ...)
@@ -433,10 +434,12 @@ class DDPGPopulation:
             if collect_done:
                 train = (t > self.learning_starts) & ~self.stopping.stopped
                 if bool(train.any()):
+                    began = time.perf_counter()
                     progress = 1.0 - t / self.total_steps.to(torch.float64)
                     self.set_learning_rate(progress.to(self.device))
                     for _ in range(self.gradient_steps):
                         self.gradient_step(self.sample(), train.to(self.device))
+                    self.update_seconds += time.perf_counter() - began
             finished = self.stopping.stopped | ((t >= self.total_steps) & collect_done)
             if bool(finished.any()):
                 never = finished & (self.stopping.n_evals == 0)
@@ -507,6 +510,7 @@ class DDPGPopulation:
                     "n_evaluations": len(self.stopping.curves[position]),
                     "stopped_early": bool(self.stopping.stopped[position]),
                     "evaluation_seconds": float(self.evaluation_seconds[position]),
+                    "update_seconds": self.update_seconds,
                 },
             )
             out.append((position, result))

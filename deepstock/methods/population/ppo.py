@@ -43,8 +43,9 @@ Differences from the SB3 path (:func:`deepstock.methods.ppo.train_ppo`):
    biases) drawn from a torch generator seeded with the member's seed.
 2. The numbers agree with SB3's to float32 rounding (tested to 1e-5 on one epoch over the same
    rollout with the same minibatch order), not bit for bit (batched ``baddbmm``, ``(K,)`` Adam).
-3. ``wall_time_s`` and ``evaluation_seconds`` are shared by the members as in the DDPG
-   population.
+3. ``wall_time_s``, ``evaluation_seconds`` and ``update_seconds`` (GAE and the gradient steps,
+   the part that grows with the networks rather than with the per-step overhead) are shared by
+   the members as in the DDPG population.
 """
 
 from __future__ import annotations
@@ -247,6 +248,7 @@ class PPOPopulation:
             per_member("patience", torch.int64), per_member("min_evals", torch.int64)
         )
         self.evaluation_seconds = torch.zeros(members, dtype=torch.float64)
+        self.update_seconds = 0.0  # GAE and gradient steps of the whole population
         self.member_index = list(range(members))
         self.action_streams = RowStreams(self.seeds, ACTION_STREAM, device=dev)
         self.order_streams = RowStreams(self.seeds, ORDER_STREAM, device=dev)
@@ -494,12 +496,14 @@ class PPOPopulation:
             if self.members == 0:
                 break
             # a whole rollout: GAE, then the update (SB3's learn loop)
+            began = time.perf_counter()
             with torch.no_grad():
                 last_values = self.critic(self._observations).squeeze(2)
             advantages, returns = self.advantages(last_values, dones)
             progress = 1.0 - self.num_timesteps / self.total_steps.to(torch.float64)
             clip_range = self.set_schedules(progress.to(self.device))
             self.update(self.rollout_batch(advantages, returns), clip_range)
+            self.update_seconds += time.perf_counter() - began
             finished = self.num_timesteps >= self.total_steps
             if bool(finished.any()):
                 retire(finished)
@@ -562,6 +566,7 @@ class PPOPopulation:
                             "n_evaluations": len(self.stopping.curves[position]),
                             "stopped_early": bool(self.stopping.stopped[position]),
                             "evaluation_seconds": float(self.evaluation_seconds[position]),
+                            "update_seconds": self.update_seconds,
                         },
                     ),
                 )

@@ -21,7 +21,10 @@ one torch thread the two agree. On a GPU only the wall time means anything.
 
 from __future__ import annotations
 
+import contextlib
+import math
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import torch
@@ -75,7 +78,9 @@ def population_cpu_throughput(
     Returns:
         ``{"method", "engine": "population", "members", "total_steps", "agent_steps",
         "wall_s", "agent_steps_per_s", "cpu_s", "agent_steps_per_cpu_s", "device",
-        "mean_test_loss"}`` (times in seconds).
+        "mean_test_loss", "update_s", "update_share", "update_bound_agent_steps_per_s"}``
+        (times in seconds; ``update_*``: the gradient updates alone, see
+        :func:`sb3_throughput`).
     """
     if method not in RL_METHODS:
         raise ValueError(f"method must be one of {list(RL_METHODS)}, got {method!r}")
@@ -102,6 +107,9 @@ def population_cpu_throughput(
         "agent_steps_per_cpu_s": agent_steps / cpu,
         "device": str(results[0].device),
         "mean_test_loss": sum(r.test_loss for r in results) / len(results),
+        **_update_figures(
+            agent_steps, wall, max(float(r.extras["update_seconds"]) for r in results)
+        ),
     }
 
 
@@ -115,13 +123,22 @@ def sb3_throughput(
     seed: int = 0,
 ) -> dict[str, Any]:
     """Env steps per second of one SB3 agent at the same settings as
-    :func:`population_cpu_throughput` (same keys, ``engine="sb3"``, ``members=1``)."""
+    :func:`population_cpu_throughput` (same keys, ``engine="sb3"``, ``members=1``).
+
+    ``update_s`` is the time spent in the algorithm's ``train()`` (SB3's gradient updates),
+    ``update_share`` its part of the wall time and ``update_bound_agent_steps_per_s`` the
+    agent-steps/s of a run that spent time on nothing but those updates. An engine that
+    computes the same updates with the same matrix kernels cannot exceed that bound, so
+    ``update_bound_agent_steps_per_s / agent_steps_per_s`` bounds any speed-up over SB3 by
+    removing per-step overhead alone (Amdahl's law).
+    """
     steps = DEFAULT_STEPS[method] if total_steps is None else int(total_steps)
     config = throughput_config(method, regularization, steps)
     data = _dataset(dataset)
-    start, cpu_start = time.perf_counter(), time.process_time()
-    result = train(method, regularization, data, config, seed=seed, device=device, engine="sb3")
-    wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+    with _timed_sb3_updates(method) as updates:
+        start, cpu_start = time.perf_counter(), time.process_time()
+        result = train(method, regularization, data, config, seed=seed, device=device, engine="sb3")
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     agent_steps = int(result.extras["env_steps"])
     return {
         "method": method,
@@ -135,4 +152,41 @@ def sb3_throughput(
         "agent_steps_per_cpu_s": agent_steps / cpu,
         "device": result.device,
         "mean_test_loss": result.test_loss,
+        **_update_figures(agent_steps, wall, updates["seconds"]),
     }
+
+
+def _update_figures(agent_steps: int, wall: float, update_s: float) -> dict[str, float]:
+    """The update part of a measurement: its seconds, its share of the wall time and the
+    agent-steps/s the run would reach if nothing but its updates took time (an upper bound
+    for any engine that computes the same updates at the same speed)."""
+    return {
+        "update_s": update_s,
+        "update_share": update_s / wall,
+        "update_bound_agent_steps_per_s": agent_steps / update_s if update_s > 0 else math.inf,
+    }
+
+
+@contextlib.contextmanager
+def _timed_sb3_updates(method: str) -> Iterator[dict[str, float]]:
+    """Within the block, the SB3 algorithm's ``train()`` (its gradient updates) adds its wall
+    time to the yielded ``{"seconds": ...}``; the class is restored afterwards."""
+    from deepstock.methods.ddpg import RecordingDDPG
+    from deepstock.methods.ppo import PPO
+
+    algorithm = {"ddpg": RecordingDDPG, "ppo": PPO}[method]
+    original = algorithm.train
+    timer = {"seconds": 0.0}
+
+    def timed_train(self: Any, *args: Any, **kwargs: Any) -> Any:
+        began = time.perf_counter()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            timer["seconds"] += time.perf_counter() - began
+
+    algorithm.train = timed_train
+    try:
+        yield timer
+    finally:
+        algorithm.train = original
