@@ -138,6 +138,10 @@ class ExperimentContext:
             ``holding_cost``, ``backlog_cost`` (:meth:`InventoryDataset.with_model`; ``None``
             values are ignored). The changed datasets have their own names, so their runs are
             stored apart from the paper's.
+        stored_only: build the tables from the store alone: nothing trains, and a run or a
+            tuning the store lacks raises :class:`~deepstock.results.store.MissingRunError`
+            (naming it and how many runs are missing). The tunings then restore their studies
+            into memory (``storage`` and ``workers`` are not used).
     """
 
     profile: str | Profile = "quick"
@@ -148,11 +152,15 @@ class ExperimentContext:
     seed: int = 0
     progress: bool = False
     model: dict[str, Any] = dataclasses.field(default_factory=dict)
+    stored_only: bool = False
 
     def __post_init__(self) -> None:
         self.profile = resolve_profile(self.profile)
         if self.store is None:
             self.store = ResultStore(default_results_dir() / self.profile.name)
+        if self.stored_only:
+            self.store = dataclasses.replace(self.store, stored_only=True, corrupt=[])
+            self.storage, self.workers = "memory", 1
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
             raise ValueError(f"workers must be an integer >= 1, got {self.workers!r}")
         self.model = {key: value for key, value in dict(self.model).items() if value is not None}

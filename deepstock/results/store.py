@@ -78,6 +78,7 @@ __all__ = [
     "population_sources",
     "RESULT_SOURCES",
     "CorruptRecordError",
+    "MissingRunError",
     "ResultStore",
     "StoreReport",
     "cached_train",
@@ -145,6 +146,26 @@ _RESULT_FIELDS = ("method", "regularization", "seed", "config", "val", "test", "
 _INLINE_LIST_MAX = 64
 
 _KEY_LENGTH = 32
+
+
+class MissingRunError(ValueError):
+    """A run (or some runs of a tuning) that a stored-only store does not hold.
+
+    Attributes:
+        what: the run or tuning, in words.
+        missing: how many runs are missing; ``total``: of how many (``None``: one run).
+    """
+
+    def __init__(self, what: str, missing: int, total: int | None, root: Path) -> None:
+        counted = f"{missing} of {total} runs" if total is not None else f"{missing} run"
+        super().__init__(
+            f"not in the result store {root} (stored-only, nothing is trained): {what}; "
+            f"{counted} missing. Run the experiment without --stored-only to compute them"
+        )
+        self.what, self.missing, self.total, self.root = what, missing, total, root
+
+    def __reduce__(self):  # keeps the attributes when raised in a worker process
+        return (type(self), (self.what, self.missing, self.total, self.root))
 
 
 class CorruptRecordError(ValueError):
@@ -420,6 +441,8 @@ class ResultStore:
         root: the folder (created on first write); default :func:`default_results_dir`.
         strict: also require the current :func:`source_hash` and the same device kind; a record
             that differs counts as missing (it is recomputed and replaced).
+        stored_only: never train: :func:`cached_train` (and the tuner) read what is stored and
+            raise :class:`MissingRunError` where a run is missing, instead of training it.
 
     Attributes:
         corrupt: keys of records found corrupt by this object (each also warned about once).
@@ -428,6 +451,7 @@ class ResultStore:
     root: Path = field(default_factory=default_results_dir)
     strict: bool = False
     corrupt: list[str] = field(default_factory=list)
+    stored_only: bool = False
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -435,12 +459,20 @@ class ResultStore:
             raise ValueError(f"result store root {str(self.root)!r} is not a folder")
 
     @classmethod
-    def for_profile(cls, profile: str, *, strict: bool = False) -> ResultStore:
+    def for_profile(
+        cls, profile: str, *, strict: bool = False, stored_only: bool = False
+    ) -> ResultStore:
         """The store of a run profile's experiments, ``<default results dir>/<profile>``
         (``data/results/quick`` is the one the repository commits)."""
         if not profile or any(not (c.isalnum() or c in "-_.") for c in profile):
             raise ValueError(f"profile name {profile!r}: letters, digits, '-', '_', '.' only")
-        return cls(default_results_dir() / profile, strict=strict)
+        return cls(default_results_dir() / profile, strict=strict, stored_only=stored_only)
+
+    def require_stored(self, what: str, missing: int = 1, total: int | None = None) -> None:
+        """In a :attr:`stored_only` store, raise :class:`MissingRunError` for ``what`` (``missing``
+        of ``total`` runs absent); otherwise do nothing."""
+        if self.stored_only:
+            raise MissingRunError(what, missing, total, self.root)
 
     # ---- paths ------------------------------------------------------------------------------
     @property
@@ -873,6 +905,10 @@ def cached_train(
     record = store.get(key, device=device)
     if record is not None and not (extras == "all" and record["extras_dropped"]):
         return {**record["result"], "key": key, "cached": True}
+    store.require_stored(
+        f"{method} {reg_name} on {dataset.name}, seed {seed} (run {key})"
+        + (", with its arrays" if record is not None else "")
+    )
 
     if train_fn is None:
         train_fn = default_train
@@ -996,6 +1032,11 @@ def cached_train_population(
         else:
             pending.setdefault(key, []).append(index)
     if pending:
+        store.require_stored(
+            f"{method} {reg_name} on {dataset.name} (population runs, first {next(iter(pending))})",
+            len(pending),
+            len(set(keys)),
+        )
         order = list(pending)
         first = [pending[key][0] for key in order]
 

@@ -1026,6 +1026,12 @@ def _add_run(subparsers: Any) -> None:
         default="proxy",
         help="with --data: whose search spaces the tunings borrow (default: proxy)",
     )
+    parser.add_argument(
+        "--stored-only",
+        action="store_true",
+        help="build the tables from the result store alone, never train: a missing run is an "
+        "error naming it and how many are missing",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--json", action="store_true", help="print the tables as JSON")
     parser.set_defaults(handler=_run_run, command_parser=parser)
@@ -1079,6 +1085,7 @@ def _run_run(args: argparse.Namespace) -> int:
             seed=args.seed,
             progress=_show_progress(args),
             model=model,
+            stored_only=args.stored_only,
         )
         if dataset is not None:
             tables = data_comparison(context, dataset, space=args.space)
@@ -1116,10 +1123,14 @@ def _run_beyond(args: argparse.Namespace, parser: argparse.ArgumentParser) -> di
         print(line, file=sys.stderr, flush=True)
 
     try:
+        if args.results:
+            store = ResultStore(args.results, stored_only=args.stored_only)
+        else:
+            store = ResultStore.for_profile(args.profile, stored_only=args.stored_only)
         return BEYOND_EXPERIMENTS[args.experiment](
             args.profile,
             device=args.device,
-            store=ResultStore(args.results) if args.results else None,
+            store=store,
             n_seeds=args.seeds,
             progress=None if quiet else progress,
         )

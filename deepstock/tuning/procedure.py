@@ -1555,6 +1555,22 @@ class Tuner:
             raise ValueError("storage 'memory' cannot be shared by workers; use a file or URL")
         self._storage_handle  # noqa: B018 (reach the database before any trial starts)
         self.prepare()
+        if self.record_store is not None and self.record_store.stored_only:
+            # the store's studies and runs only: a tuning that is not complete there is an
+            # error naming how many runs it lacks, and nothing trains
+            done, _ = self.progress()
+            total = 0
+            for repeat in range(self.repeats):
+                stage1_done = len(self._search_trials(repeat)) >= self.n_trials
+                stage2 = len(self._jobs(repeat)[0]) if stage1_done else self.top_k * self.n_seeds
+                total += self.n_trials + stage2
+            if done < total:
+                self.record_store.require_stored(
+                    f"tuning {self.objective.label} ({self.study_prefix})", total - done, total
+                )
+            result = self.result()
+            self.verify_records(result)
+            return result
         bar = self._progress_bar() if progress else None
         with _sigterm_interrupts():
             try:

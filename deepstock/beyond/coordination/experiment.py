@@ -197,6 +197,17 @@ def run_coordination(
     if payload and payload.get("format") == RECORD_FORMAT and payload.get("identity") == identity:
         stored = {(run["method"], int(run["seed"])): run for run in payload.get("runs", [])}
     splits: dict[str, JointInstances] | None = None
+    wanted = [
+        (method, seed)
+        for method in methods
+        for seed in range(1 if method == "rule_based" else profile.n_seeds)
+    ]
+    absent = [run for run in wanted if run not in stored]
+    if absent:  # a stored-only store: an error that counts them, before anything trains
+        method, seed = absent[0]
+        store.require_stored(
+            f"coordination runs (first: {method} seed {seed})", len(absent), len(wanted)
+        )
     runs = []
     for method in methods:
         # the rule-based pair does not depend on the seed: one run
