@@ -175,6 +175,24 @@ def test_build_book_rejects_unknown_override_and_profile(tmp_path: Path) -> None
         build_book("smoke", "cpu", root=tmp_path, overrides={"profile": "paper"}, html=False)
 
 
+def test_the_committed_profile_builds_its_chapters_from_the_store_alone(tmp_path: Path) -> None:
+    body = _PARAMETERS.replace("answer = 1", "stored_only = False") + (
+        "\n```{code-cell} ipython3\nprint('stored_only', stored_only)\n```\n"
+    )
+    layout = _toy_project(tmp_path, {"a": _chapter(body), "b": _chapter(_PARAMETERS)}, ["a", "b"])
+
+    def printed(profile: str, **options) -> str:
+        build_book(profile, "cpu", root=tmp_path, html=False, force=True, **options)
+        notebook = nbformat.read(layout.generated_notebook("a"), as_version=4)
+        return "".join(o.get("text", "") for c in notebook.cells for o in c.get("outputs", []))
+
+    assert "stored_only True" in printed("quick")  # the committed results: never train
+    assert "stored_only False" in printed("smoke")  # nothing committed: train
+    assert "stored_only False" in printed("quick", stored_only=False)
+    with pytest.raises(ValueError, match="with --stored-only"):
+        build_book("quick", "cpu", root=tmp_path, overrides={"stored_only": True}, html=False)
+
+
 def test_chapter_without_required_parameters_is_rejected(tmp_path: Path) -> None:
     body = "```{code-cell} ipython3\n:tags: [parameters]\n\nanswer = 1\n```\n"
     layout = _toy_project(tmp_path, {"a": _chapter(body)}, ["a"])

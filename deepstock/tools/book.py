@@ -5,8 +5,9 @@
 1. checks ``_toc.yml`` against the chapter sources (see *Layout* below);
 2. converts each chapter source ``notebooks/<name>.md`` (a MyST Markdown notebook, jupytext) to a
    notebook and executes it with papermill, in a kernel running this interpreter, with the
-   parameters ``profile``, ``device`` and any ``-p NAME VALUE`` override the chapter declares in its
-   cell tagged ``parameters``;
+   parameters ``profile``, ``device``, ``stored_only`` (when the chapter declares it: build the
+   tables from the result store alone; on by default for the committed profile ``quick``) and
+   any ``-p NAME VALUE`` override the chapter declares in its cell tagged ``parameters``;
 3. runs ``jupyter-book build . -W -n --keep-going --all`` (every warning is an error, every page is
    rebuilt so that no warning hides in an unchanged page) and prints where the HTML is.
 
@@ -50,6 +51,8 @@ from deepstock.tuning.profiles import PROFILES as _PROFILE_TABLE
 
 __all__ = [
     "CHAPTER_SUFFIX",
+    "COMMITTED_PROFILES",
+    "DRIVER_PARAMETERS",
     "GENERATED_PREFIX",
     "PROFILE_NAMES",
     "REQUIRED_PARAMETERS",
@@ -76,6 +79,14 @@ PROFILE_NAMES: tuple[str, ...] = tuple(_PROFILE_TABLE)
 
 #: Parameters every chapter declares in its cell tagged ``parameters``.
 REQUIRED_PARAMETERS: tuple[str, ...] = ("profile", "device")
+
+#: Parameters the driver sets itself in every chapter that declares them (not with ``-p``):
+#: ``stored_only``, whether the chapter builds its tables from the result store alone.
+DRIVER_PARAMETERS: tuple[str, ...] = ("stored_only",)
+
+#: The profiles whose results the repository commits: their books are built from the store
+#: alone by default (a missing run is an error, not a training run).
+COMMITTED_PROFILES: tuple[str, ...] = ("quick",)
 
 #: How a chapter source is named: ``notebooks/<name>.md``.
 CHAPTER_SUFFIX = ".md"
@@ -233,9 +244,13 @@ def provenance(
         changed = [
             f"`{name} = {values[name]!r}`"
             for name, default in chapter_defaults(chapter).items()
-            if name not in REQUIRED_PARAMETERS and name in values and values[name] != default
+            if name not in (*REQUIRED_PARAMETERS, *DRIVER_PARAMETERS)
+            and name in values
+            and values[name] != default
         ]
         parts.append("parameters " + ", ".join(changed) if changed else "default parameters")
+        if values.get("stored_only"):
+            parts.append("results read from the store")
     parts += [stamp, code_version()]
     return "**Run:** " + " · ".join(parts)
 
@@ -628,6 +643,7 @@ def build_book(
     kernel_name: str | None = None,
     log: Any = print,
     force: bool = False,
+    stored_only: bool | None = None,
 ) -> Path | None:
     """Execute the chapters and build the HTML book (see the module docstring).
 
@@ -649,6 +665,10 @@ def build_book(
         kernel_name: Jupyter kernel (default: the chapters' own, this interpreter).
         log: where progress lines go.
         force: execute every selected chapter, even one whose cache key is unchanged.
+        stored_only: passed to every chapter that declares ``stored_only``: build its tables
+            from the result store alone, never train (a missing run fails the chapter, naming
+            it). ``None`` (default): on for the profiles in :data:`COMMITTED_PROFILES`, whose
+            results the repository holds, off otherwise (``smoke`` trains).
 
     Returns:
         ``_build/html/index.html`` (``None`` when ``html`` is false).
@@ -666,9 +686,12 @@ def build_book(
         raise BookBuildError(f"unknown chapters {unknown}; the chapters are {list(sources)}")
 
     overrides = dict(overrides or {})
-    for name in REQUIRED_PARAMETERS:
+    for name in (*REQUIRED_PARAMETERS, *DRIVER_PARAMETERS):
         if name in overrides:
-            raise ValueError(f"set {name} with --{name}, not with -p")
+            flag = name.replace("_", "-")
+            raise ValueError(f"set {name} with --{flag}, not with -p")
+    if stored_only is None:
+        stored_only = profile in COMMITTED_PROFILES
     declared = {name: _declared_parameters(read_chapter(sources[name]), name) for name in selected}
     for key in overrides:
         if not any(key in names for names in declared.values()):
@@ -684,6 +707,8 @@ def build_book(
     cached: list[str] = []
     for name in selected:
         parameters = {"profile": profile, "device": device}
+        if "stored_only" in declared[name]:
+            parameters["stored_only"] = bool(stored_only)
         parameters.update({k: v for k, v in overrides.items() if k in declared[name]})
         chapter_parameters[name] = parameters
         key = chapter_cache_key(layout, sources[name], parameters, inputs)
@@ -858,6 +883,14 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="execute every selected chapter, even those unchanged since their last run",
     )
+    parser.add_argument(
+        "--stored-only",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="build the results chapters from the result store alone, never train (a missing "
+        "run fails its chapter); default: on for the committed profile quick, off otherwise "
+        "(--no-stored-only trains what is missing)",
+    )
     parser.add_argument("--root", type=Path, default=None, help="project root (default: here)")
     return parser
 
@@ -877,6 +910,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             html=not args.no_html,
             timeout=args.timeout,
             force=args.force,
+            stored_only=args.stored_only,
         )
     except (BookBuildError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
