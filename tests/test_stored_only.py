@@ -55,3 +55,20 @@ def test_cli_stored_only_is_one_line_naming_what_is_missing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert error.value.code == 2 and "Traceback" not in err
     assert "stored-only, nothing is trained" in err and "runs missing" in err
+
+
+def test_experiment_costs_sum_the_wall_times_of_the_runs_an_experiment_reads():
+    from deepstock.paper.experiments import experiment_costs
+
+    costs = experiment_costs("quick", ["tuned"]).set_index("experiment")
+    runs = run_experiment("tuned", ExperimentContext(profile="quick", stored_only=True))["runs"]
+    assert costs.loc["tuned", "runs"] == len(runs)
+    assert costs.loc["tuned", "hours"] == pytest.approx(runs["wall_time_s"].sum() / 3600)
+    assert costs.loc["tuned", "missing"] == ""
+
+
+def test_experiment_costs_name_an_experiment_the_store_cannot_answer(isolated_results):
+    from deepstock.paper.experiments import experiment_costs
+
+    missing = experiment_costs("smoke", ["setting4"])  # an empty store: a row, not an error
+    assert missing.loc[0, "runs"] == 0 and "runs missing" in missing.loc[0, "missing"]

@@ -60,6 +60,7 @@ from deepstock.paper.reported import (
     paper_settings_table,
 )
 from deepstock.results.store import (
+    MissingRunError,
     ResultStore,
     cached_train,
     dataset_fingerprint,
@@ -84,6 +85,7 @@ __all__ = [
     "data_comparison",
     "dataset_for_record",
     "dataset_on_split",
+    "experiment_costs",
     "figure2",
     "figure3",
     "proxy_comparison",
@@ -159,7 +161,9 @@ class ExperimentContext:
         if self.store is None:
             self.store = ResultStore(default_results_dir() / self.profile.name)
         if self.stored_only:
-            self.store = dataclasses.replace(self.store, stored_only=True, corrupt=[])
+            self.store = dataclasses.replace(
+                self.store, stored_only=True, corrupt=[], keys_read=set()
+            )
             self.storage, self.workers = "memory", 1
         if isinstance(self.workers, bool) or not isinstance(self.workers, int) or self.workers < 1:
             raise ValueError(f"workers must be an integer >= 1, got {self.workers!r}")
@@ -1039,6 +1043,53 @@ EXPERIMENTS: dict[str, Callable[[ExperimentContext], dict[str, pd.DataFrame]]] =
     "proxy": proxy_comparison,
     "proxy_full_length": proxy_full_length,
 }
+
+
+def experiment_costs(
+    profile: str | Profile = "quick", experiments: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """What each experiment of a profile cost to compute, from its stored runs.
+
+    Each experiment is run stored-only (:class:`ExperimentContext`), and the training wall times
+    of the run records it read are summed. A run that several experiments share (``figure2``
+    reads the tunings of ``settings``) counts in each. The times are those recorded when the
+    runs were computed, on whatever machine and load that was (``cpu_capability`` and
+    ``device`` say which); the store must hold every run of the experiments asked for.
+
+    Returns:
+        one row per experiment: ``experiment``, ``runs``, ``hours`` (summed training wall time),
+        ``median_run_s``, ``longest_run_s``, ``devices`` and ``cpu_capabilities`` (comma-separated),
+        ``missing`` (empty, or for an experiment whose runs the store does not all hold, the
+        :class:`~deepstock.results.store.MissingRunError` message; its other figures are NaN).
+    """
+    rows = []
+    for name in EXPERIMENTS if experiments is None else experiments:
+        context = ExperimentContext(profile=profile, stored_only=True)
+        try:
+            run_experiment(name, context)
+        except MissingRunError as error:
+            rows.append({"experiment": name, "runs": 0, "missing": str(error)})
+            continue
+        store = context.store
+        assert store is not None
+        records = [store.read(key) for key in sorted(store.keys_read)]
+        walls = np.array([float(r["result"]["wall_time_s"]) for r in records if r], dtype=float)
+        versions = [r["code_version"] for r in records if r]
+        rows.append(
+            {
+                "experiment": name,
+                "runs": int(walls.size),
+                "hours": float(walls.sum() / 3600.0),
+                "median_run_s": float(np.median(walls)) if walls.size else float("nan"),
+                "longest_run_s": float(walls.max()) if walls.size else float("nan"),
+                "devices": ", ".join(sorted({str(v.get("device_kind", "cpu")) for v in versions})),
+                "cpu_capabilities": ", ".join(
+                    sorted({str(v.get("cpu_capability", "AVX512")) for v in versions})
+                ),
+                "missing": "",
+            }
+        )
+    return pd.DataFrame(rows)
 
 
 def run_experiment(name: str, context: ExperimentContext) -> dict[str, pd.DataFrame]:

@@ -446,12 +446,15 @@ class ResultStore:
 
     Attributes:
         corrupt: keys of records found corrupt by this object (each also warned about once).
+        keys_read: keys of the records this object has found and read (what an experiment
+            used; :func:`deepstock.paper.experiments.experiment_costs` sums their times).
     """
 
     root: Path = field(default_factory=default_results_dir)
     strict: bool = False
     corrupt: list[str] = field(default_factory=list)
     stored_only: bool = False
+    keys_read: set[str] = field(default_factory=set, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         self.root = Path(self.root)
@@ -596,6 +599,7 @@ class ResultStore:
             data = path.read_bytes()
         except FileNotFoundError:
             return None
+        self.keys_read.add(key)
         try:
             record = json.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, json.JSONDecodeError) as error:
