@@ -354,3 +354,63 @@ def test_check_claims_passes_its_knobs_on() -> None:
     curves = _curves({("ds", "none"): [3.0, 2.0, 1.0, 1.0], ("ds", "base"): [1.0] * 4})
     late = {c.claim_id: c for c in check_claims(curves=curves, few_trials=3)}
     assert "after 3" in late["base_gain_larger_with_few_trials"].evidence
+
+
+# ---------------------------------------------------------------------- the noise rule
+def _with_se(results: pd.DataFrame, se: float) -> pd.DataFrame:
+    return results.assign(val_loss_se=se, test_loss_se=se)
+
+
+@given(
+    effect=st.floats(0.0, 1.0),
+    se=st.floats(1e-4, 1.0),
+)
+def test_an_effect_inside_the_noise_is_never_supported(effect, se) -> None:
+    from deepstock.paper.verdict import NOISE_Z
+
+    losses = {**_IMPROVED, ("ddpg", "base"): _IMPROVED[("ddpg", "none")] - effect}
+    table = _with_se(_results(_all_pairs(losses)), se)
+    noise = NOISE_Z * (2 * se * se) ** 0.5
+    check = check_base_improves_test_loss(table)
+    ddpg_holds = "DDPG in setting 1" not in check.evidence
+    if effect <= noise:
+        assert not ddpg_holds and check.verdict != "supported"
+    elif effect > noise * 1.000001:
+        assert ddpg_holds
+
+
+def test_the_noise_rule_turns_small_effects_into_inconclusive_cases() -> None:
+    table = _results(_all_pairs(_IMPROVED))
+    plain = check_base_improves_test_loss(table)
+    assert (plain.holding, plain.cases, plain.verdict) == (3, 3, "supported")
+    # every None-Base difference is 0.05-0.35; a standard error of 0.2 hides all of them
+    noisy = check_base_improves_test_loss(_with_se(table, 0.2))
+    assert (noisy.holding, noisy.within_noise, noisy.verdict) == (0, 3, "inconclusive")
+    assert noisy.score == "0 of 3, 3 within noise" and "within the noise" in noisy.evidence
+    # one case beyond the noise (PPO: 0.35 > 2 * sqrt(2) * 0.1), two within it
+    some = check_base_improves_test_loss(_with_se(table, 0.1))
+    assert (some.holding, some.within_noise, some.verdict) == (1, 2, "partly supported")
+    # a case against the claim beyond the noise makes a claim about every case not supported
+    against = {**_IMPROVED, ("ds", "base"): 2.0}
+    mixed = check_base_improves_test_loss(_with_se(_results(_all_pairs(against)), 0.2))
+    assert (mixed.holding, mixed.within_noise, mixed.verdict) == (0, 2, "not supported")
+    # the paper's tables carry no spread: the plain comparison
+    assert "test_loss_se" not in paper_settings_table()
+    assert check_base_improves_test_loss(paper_settings_table()).within_noise == 0
+
+
+def test_the_noise_rule_applies_to_the_gap_and_ds_comparisons() -> None:
+    table = _with_se(_results(_all_pairs(_IMPROVED)), 0.5)
+    more = check_regularization_helps_drl_more(table)
+    assert more.holding == 0 and more.within_noise == more.cases == 2
+    assert more.verdict == "inconclusive"
+    beats = check_base_drl_beats_ds(table)  # PPO Base 1.05 < DS Base 1.15, inside 2 * 0.71
+    assert (beats.holding, beats.within_noise, beats.verdict) == (0, 1, "inconclusive")
+    assert check_base_drl_beats_ds(_with_se(_results(_all_pairs(_IMPROVED)), 0.01)).verdict == (
+        "supported"
+    )
+
+
+def test_within_noise_cannot_exceed_the_cases_that_do_not_hold() -> None:
+    with pytest.raises(ValueError, match="within_noise"):
+        ClaimCheck("base_improves_test_loss", 2, 3, "all", "x", within_noise=2)

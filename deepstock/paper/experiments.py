@@ -99,6 +99,7 @@ __all__ = [
     "tune_pair",
     "tuned_configurations",
     "winner_cap_binding_rate",
+    "winner_spread",
 ]
 
 #: Pairs of settings 1-3 that are not in the paper: DQN (the project's fourth method).
@@ -330,6 +331,39 @@ def setting_benchmark(
     return table
 
 
+def winner_spread(tuning: Any) -> dict[str, Any]:
+    """Standard errors of a tuning's reported losses (the verdict's noise rule).
+
+    With two repeats or more: the standard deviation of the repeats' reported losses over the
+    square root of their number (the spread of the whole procedure, tuning luck included).
+    With one repeat: the same over the winner's stage-2 runs (its seeds: the spread of training
+    alone, a lower bound of the procedure's); the reported loss is their median, whose error
+    is somewhat larger than this mean's.
+
+    Returns ``val_loss_se``, ``test_loss_se`` (NaN with fewer than two values), ``spread_over``
+    (``"repeats"`` or ``"seeds"``) and ``spread_n`` (how many values).
+    """
+    winners = tuning.winners
+    if len(winners) >= 2:
+        values, over = winners, "repeats"
+    else:
+        values = tuning.confirm.merge(winners[["repeat", "candidate"]], on=["repeat", "candidate"])
+        over = "seeds"
+    n = len(values)
+
+    def se(column: str) -> float:
+        if n < 2:
+            return float("nan")
+        return float(values[column].to_numpy(dtype=float).std(ddof=1) / np.sqrt(n))
+
+    return {
+        "val_loss_se": se("val_loss"),
+        "test_loss_se": se("test_loss"),
+        "spread_over": over,
+        "spread_n": n,
+    }
+
+
 def winner_cap_binding_rate(tuning: Any, store: ResultStore) -> float:
     """Mean share of test order days on which the winners' stage-2 runs order the cap.
 
@@ -364,9 +398,10 @@ def settings_comparison(
     Returns:
         ``results``: one row per (setting, method, regularization): ``val_loss``,
         ``test_loss`` (averaged over the profile's repeats), ``val_gap_pct``,
-        ``test_gap_pct`` (against the primary benchmark), the paper's numbers
-        (``paper_val_loss``...), ``in_paper``, ``benchmark``, ``runs`` and ``train_time_s``
-        (training wall time summed over the pair's runs, s);
+        ``test_gap_pct`` (against the primary benchmark), ``val_loss_se`` and ``test_loss_se``
+        with ``spread_over`` and ``spread_n`` (:func:`winner_spread`), the paper's numbers
+        (``paper_val_loss``...), ``in_paper``, ``benchmark``, ``test_cap_binding_rate``,
+        ``runs`` and ``train_time_s`` (training wall time summed over the pair's runs, s);
         ``benchmarks``: the benchmark policies of each setting;
         ``curves``: the stage-1 best-so-far curves of every tuning (``setting``, ``method``,
         ``regularization``, ``repeat``, ``n_trials``, ``best_val_loss``).
@@ -395,6 +430,7 @@ def settings_comparison(
                 "test_gap_pct": gap_pct(summary["test_loss"], primary["test_loss"]),
                 "benchmark": primary["policy"],
                 "test_cap_binding_rate": winner_cap_binding_rate(tuning, context.store),
+                **winner_spread(tuning),
                 "repeats": summary["repeats"],
                 "runs": len(tuning.trials) + len(tuning.confirm),
                 "train_time_s": float(
@@ -654,7 +690,12 @@ def tuned_configurations(
         test_gap_pct=("test_gap_pct", "mean"),
         test_gap_vs_authors_dp_pct=("test_gap_vs_authors_dp_pct", "mean"),
         wall_time_s=("wall_time_s", "mean"),
+        seeds=("seed", "count"),
+        val_loss_std=("val_loss", "std"),
     )
+    # standard errors of the seed means (the verdict's noise rule)
+    summary["val_loss_se"] = summary.pop("val_loss_std") / np.sqrt(summary["seeds"])
+    summary["test_loss_se"] = summary["test_loss_std"] / np.sqrt(summary["seeds"])
     paper = paper_settings_table()
     paper = paper[paper["setting"] == "setting1"].drop(columns="setting")
     paper = paper.rename(

@@ -34,6 +34,19 @@ A claim quantified over all its cases is *supported* when it holds in every case
 supported* when in some, *not supported* when in none; a claim of existence ("in some setting")
 is supported when it holds in at least one case. A case whose numbers are missing or not finite is
 not counted; a claim with no countable case is *not testable*.
+
+**The noise rule.** Where our results table carries the standard errors of its losses
+(``val_loss_se``, ``test_loss_se``: the spread of the reported losses over repeats, or over the
+winners' stage-2 seeds when there is one repeat), a comparison of two numbers counts only beyond
+the noise: ``a`` is below ``b`` when ``b - a > NOISE_Z * sqrt(se_a^2 + se_b^2)`` (``NOISE_Z = 2``,
+about a 95 % two-sided interval for a difference of independent means), above it when
+``a - b`` exceeds the same, and *within the noise* otherwise. A case within the noise neither
+holds nor fails: it is counted in :attr:`ClaimCheck.within_noise`, and a claim none of whose
+cases holds is *inconclusive* (not "not supported") when some of them lie within the noise and
+none goes against it. So an effect inside the noise is never "supported". The rule applies to
+the checks of settings 1-3 that compare losses or gaps (``base_improves_test_loss``,
+``regularization_helps_drl_more``, ``base_drl_beats_ds``, ``ds_overfits_setting3``); the paper's
+tables report no spread, so its own numbers are compared as they stand.
 """
 
 from __future__ import annotations
@@ -53,6 +66,7 @@ from deepstock.paper.reported import (
 
 __all__ = [
     "CLAIMS",
+    "NOISE_Z",
     "PROXY_CLAIMS",
     "VERDICTS",
     "ClaimCheck",
@@ -73,7 +87,16 @@ __all__ = [
 ]
 
 #: The possible verdicts, strongest first.
-VERDICTS: tuple[str, ...] = ("supported", "partly supported", "not supported", "not testable")
+VERDICTS: tuple[str, ...] = (
+    "supported",
+    "partly supported",
+    "inconclusive",
+    "not supported",
+    "not testable",
+)
+
+#: Standard errors a difference must exceed to count (the noise rule, module docstring).
+NOISE_Z = 2.0
 
 #: Claim id -> (takeaway of the paper it belongs to, the claim in words).
 CLAIMS: dict[str, tuple[str, str]] = {
@@ -142,6 +165,8 @@ class ClaimCheck:
         cases: cases that could be checked (numbers present and finite).
         quantifier: ``"all"`` (the claim is about every case) or ``"any"`` (about some case).
         evidence: the numbers behind the verdict, one short sentence per case group.
+        within_noise: cases whose comparison lies within the noise (counted in ``cases``,
+            not in ``holding``; see the noise rule in the module docstring).
     """
 
     claim_id: str
@@ -149,6 +174,7 @@ class ClaimCheck:
     cases: int
     quantifier: str
     evidence: str
+    within_noise: int = 0
 
     def __post_init__(self) -> None:
         if self.claim_id not in CLAIMS and self.claim_id not in PROXY_CLAIMS:
@@ -160,6 +186,11 @@ class ClaimCheck:
             raise ValueError(
                 f"holding must be in [0, cases={self.cases}], got {self.holding} "
                 f"(claim {self.claim_id!r})"
+            )
+        if not 0 <= self.within_noise <= self.cases - self.holding:
+            raise ValueError(
+                f"within_noise must be in [0, cases - holding = {self.cases - self.holding}], "
+                f"got {self.within_noise} (claim {self.claim_id!r})"
             )
 
     @property
@@ -175,16 +206,24 @@ class ClaimCheck:
         """One of :data:`VERDICTS`."""
         if self.cases == 0:
             return "not testable"
-        if self.quantifier == "any":
-            return "supported" if self.holding > 0 else "not supported"
-        if self.holding == self.cases:
+        against = self.cases - self.holding - self.within_noise
+        if self.holding == 0:
+            # an existence claim needs one case beyond the noise; a claim about every case is
+            # refuted by one case against it beyond the noise
+            possible = self.within_noise and (self.quantifier == "any" or not against)
+            return "inconclusive" if possible else "not supported"
+        if self.quantifier == "any" or self.holding == self.cases:
             return "supported"
-        return "partly supported" if self.holding > 0 else "not supported"
+        return "partly supported"
 
     @property
     def score(self) -> str:
-        """``"holding of cases"``, or ``"–"`` when nothing could be checked."""
-        return f"{self.holding} of {self.cases}" if self.cases else "–"
+        """``"holding of cases"`` (and how many lie within the noise), or ``"–"`` when nothing
+        could be checked."""
+        if not self.cases:
+            return "–"
+        noise = f", {self.within_noise} within noise" if self.within_noise else ""
+        return f"{self.holding} of {self.cases}{noise}"
 
 
 # ---------------------------------------------------------------------- helpers
@@ -236,6 +275,40 @@ def _value(table: pd.DataFrame, key: tuple[str, str, str], column: str) -> float
     return float(table.loc[key, column])
 
 
+def _se(table: pd.DataFrame, key: tuple[str, str, str], column: str) -> float:
+    """The standard error of ``column`` (its ``<column>_se``; a gap's from its loss's), or 0
+    when the table carries none (the paper's tables: numbers compared as they stand)."""
+    if key not in table.index:
+        return 0.0
+    if f"{column}_se" in table.columns:
+        value = float(table.loc[key, f"{column}_se"])
+    elif column.endswith("_gap_pct"):
+        loss = column.replace("_gap_pct", "_loss")
+        if f"{loss}_se" not in table.columns:
+            return 0.0
+        # gap = 100 (loss - benchmark) / benchmark: its error is the loss's, scaled
+        benchmark = float(table.loc[key, loss]) / (1.0 + float(table.loc[key, column]) / 100.0)
+        value = 100.0 * float(table.loc[key, f"{loss}_se"]) / benchmark
+    else:
+        return 0.0
+    return value if math.isfinite(value) else 0.0
+
+
+def _compare(difference: float, noise: float) -> int:
+    """``+1`` when ``difference > NOISE_Z * noise``, ``-1`` when below ``-NOISE_Z * noise``, ``0``
+    within the noise (with no noise, a tie counts against: ``-1``)."""
+    bound = NOISE_Z * noise
+    if difference > bound:
+        return 1
+    if difference < -bound or (bound == 0 and difference == 0):
+        return -1
+    return 0
+
+
+def _noise(*standard_errors: float) -> float:
+    return math.sqrt(sum(se * se for se in standard_errors))
+
+
 def _not_testable(claim_id: str, quantifier: str, why: str) -> ClaimCheck:
     return ClaimCheck(claim_id, 0, 0, quantifier, why)
 
@@ -250,26 +323,34 @@ def check_base_improves_test_loss(results: pd.DataFrame) -> ClaimCheck:
             :func:`deepstock.paper.reported.paper_settings_table`).
     """
     table = _indexed(results, "results")
-    holding, cases, failures = 0, 0, []
+    holding, cases, within, failures, noisy = 0, 0, 0, [], []
     for setting in _settings(table):
         for method in _METHOD_NAMES:
-            none = _value(table, (setting, method, "none"), "test_loss")
-            base = _value(table, (setting, method, "base"), "test_loss")
+            keys = (setting, method, "none"), (setting, method, "base")
+            none, base = (_value(table, key, "test_loss") for key in keys)
             if not _finite(none, base):
                 continue
             cases += 1
-            if base < none:
+            noise = _noise(*(_se(table, key, "test_loss") for key in keys))
+            outcome = _compare(none - base, noise)
+            text = (
+                f"{_METHOD_NAMES[method]} in {_label(setting)} ({none:.4f} with None, "
+                f"{base:.4f} with Base" + (f", noise {NOISE_Z * noise:.4f}" if noise else "") + ")"
+            )
+            if outcome > 0:
                 holding += 1
+            elif outcome == 0:
+                within += 1
+                noisy.append(text)
             else:
-                failures.append(
-                    f"{_METHOD_NAMES[method]} in {_label(setting)} ({none:.4f} with None, "
-                    f"{base:.4f} with Base)"
-                )
+                failures.append(text)
     if cases == 0:
         return _not_testable("base_improves_test_loss", "all", "no (None, Base) pair of results")
     evidence = f"Base has the lower test loss in {holding} of {cases} cases"
+    if noisy:
+        evidence += "; within the noise: " + "; ".join(noisy)
     evidence += ("; not in: " + "; ".join(failures) + ".") if failures else "."
-    return ClaimCheck("base_improves_test_loss", holding, cases, "all", evidence)
+    return ClaimCheck("base_improves_test_loss", holding, cases, "all", evidence, within)
 
 
 def check_regularization_helps_drl_more(results: pd.DataFrame) -> ClaimCheck:
@@ -280,12 +361,17 @@ def check_regularization_helps_drl_more(results: pd.DataFrame) -> ClaimCheck:
     (setting, DDPG) and (setting, PPO).
     """
     table = _indexed(results, "results")
-    holding, cases, parts = 0, 0, []
+    holding, cases, within, parts = 0, 0, 0, []
     for setting in _settings(table):
 
         def reduction(method: str, setting: str = setting) -> float:
             return _value(table, (setting, method, "none"), "test_gap_pct") - _value(
                 table, (setting, method, "base"), "test_gap_pct"
+            )
+
+        def reduction_se(method: str, setting: str = setting) -> float:
+            return _noise(
+                *(_se(table, (setting, method, r), "test_gap_pct") for r in ("none", "base"))
             )
 
         ds = reduction("ds")
@@ -297,8 +383,12 @@ def check_regularization_helps_drl_more(results: pd.DataFrame) -> ClaimCheck:
             if not _finite(own):
                 continue
             cases += 1
-            holding += own > ds
-            shown.append(f"{_METHOD_NAMES[method]} {own:+.2f}")
+            noise = _noise(reduction_se(method), reduction_se("ds"))
+            outcome = _compare(own - ds, noise)
+            holding += outcome > 0
+            within += outcome == 0
+            mark = " (within noise)" if outcome == 0 else ""
+            shown.append(f"{_METHOD_NAMES[method]} {own:+.2f}{mark}")
         if shown:
             parts.append(f"{_label(setting)}: {', '.join(shown)}, DS {ds:+.2f}")
     if cases == 0:
@@ -307,15 +397,16 @@ def check_regularization_helps_drl_more(results: pd.DataFrame) -> ClaimCheck:
         )
     evidence = (
         f"Reduction of the test gap by Base, in points: {'; '.join(parts)}. "
-        f"Larger than DS's in {holding} of {cases} cases."
+        f"Larger than DS's in {holding} of {cases} cases"
+        + (f", {within} within the noise." if within else ".")
     )
-    return ClaimCheck("regularization_helps_drl_more", holding, cases, "all", evidence)
+    return ClaimCheck("regularization_helps_drl_more", holding, cases, "all", evidence, within)
 
 
 def check_base_drl_beats_ds(results: pd.DataFrame) -> ClaimCheck:
     """With Base, the better of DDPG and PPO has a lower test loss than DS, in some setting."""
     table = _indexed(results, "results")
-    holding, cases, winners, others = 0, 0, [], []
+    holding, cases, within, winners, others, noisy = 0, 0, 0, [], [], []
     for setting in _settings(table):
         ds = _value(table, (setting, "ds", "base"), "test_loss")
         drl = {
@@ -327,24 +418,31 @@ def check_base_drl_beats_ds(results: pd.DataFrame) -> ClaimCheck:
             continue
         cases += 1
         best = min(drl, key=drl.get)
+        noise = _noise(
+            _se(table, (setting, best, "base"), "test_loss"),
+            _se(table, (setting, "ds", "base"), "test_loss"),
+        )
+        outcome = _compare(ds - drl[best], noise)
         text = f"{_label(setting)} ({_METHOD_NAMES[best]} {drl[best]:.4f}, DS {ds:.4f})"
-        if drl[best] < ds:
+        if outcome > 0:
             holding += 1
             winners.append(text)
+        elif outcome == 0:
+            within += 1
+            noisy.append(text)
         else:
             others.append(text)
     if cases == 0:
         return _not_testable("base_drl_beats_ds", "any", "no setting with Base results")
-    evidence = (
-        f"DDPG or PPO with Base beats DS with Base in: {'; '.join(winners)}."
-        if winners
-        else "DS with Base has the lowest test loss in every setting"
-    )
-    if winners and others:
-        evidence += f" DS stays ahead in: {'; '.join(others)}."
-    elif others:
-        evidence += f": {'; '.join(others)}."
-    return ClaimCheck("base_drl_beats_ds", holding, cases, "any", evidence)
+    parts = []
+    if winners:
+        parts.append(f"DDPG or PPO with Base beats DS with Base in: {'; '.join(winners)}.")
+    if others:
+        parts.append(f"DS stays ahead in: {'; '.join(others)}.")
+    if noisy:
+        parts.append(f"Within the noise: {'; '.join(noisy)}.")
+    evidence = " ".join(parts)
+    return ClaimCheck("base_drl_beats_ds", holding, cases, "any", evidence, within)
 
 
 def check_ds_overfits_setting3(results: pd.DataFrame) -> ClaimCheck:
@@ -355,12 +453,30 @@ def check_ds_overfits_setting3(results: pd.DataFrame) -> ClaimCheck:
     dd_val, dd_test = _value(table, ddpg, "val_loss"), _value(table, ddpg, "test_loss")
     if not _finite(ds_val, ds_test, dd_val, dd_test):
         return _not_testable("ds_overfits_setting3", "all", "no setting-3 Base results")
-    holds = ds_val < dd_val and ds_test > dd_test
+    val_noise = _noise(_se(table, ds, "val_loss"), _se(table, ddpg, "val_loss"))
+    test_noise = _noise(_se(table, ds, "test_loss"), _se(table, ddpg, "test_loss"))
+    below_on_val = _compare(dd_val - ds_val, val_noise)
+    above_on_test = _compare(ds_test - dd_test, test_noise)
+    holds = below_on_val > 0 and above_on_test > 0
+    within = (
+        not holds
+        and min(below_on_val, above_on_test) == 0
+        and -1
+        not in (
+            below_on_val,
+            above_on_test,
+        )
+    )
     evidence = (
         f"Validation loss: DS {ds_val:.4f}, DDPG {dd_val:.4f}; "
-        f"test loss: DS {ds_test:.4f}, DDPG {dd_test:.4f}."
+        f"test loss: DS {ds_test:.4f}, DDPG {dd_test:.4f}"
+        + (
+            f" (noise {NOISE_Z * val_noise:.4f} and {NOISE_Z * test_noise:.4f})."
+            if val_noise or test_noise
+            else "."
+        )
     )
-    return ClaimCheck("ds_overfits_setting3", int(holds), 1, "all", evidence)
+    return ClaimCheck("ds_overfits_setting3", int(holds), 1, "all", evidence, int(within))
 
 
 def dqn_questions(results: pd.DataFrame, method: str = "dqn") -> pd.DataFrame:
