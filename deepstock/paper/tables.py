@@ -73,6 +73,8 @@ def _side_by_side(rows: pd.DataFrame, metrics: Sequence[tuple[str, str]]) -> pd.
     data = {}
     for key, label in metrics:
         data[(label, "ours")] = rows[key].to_numpy(dtype=float)
+        if f"{key}_se" in rows.columns:  # the spread of ours, beside it
+            data[(label, "± se")] = rows[f"{key}_se"].to_numpy(dtype=float)
         data[(label, "paper")] = rows[f"paper_{key}"].to_numpy(dtype=float)
     data[("test gap (%)", "ours − paper")] = rows["test_gap_pct"].to_numpy(dtype=float) - rows[
         "paper_test_gap_pct"
@@ -91,8 +93,10 @@ def settings_table(results: pd.DataFrame, setting: str) -> pd.DataFrame:
 
     Returns:
         One row per method and regularization (index ``"DDPG None"``...), columns
-        ``(metric, "ours" | "paper")`` for the validation and test loss and gap, and
-        ``("test gap (%)", "ours − paper")`` in percentage points. A row with ``in_paper``
+        ``(metric, "ours" | "paper")`` for the validation and test loss and gap, with
+        ``(metric, "± se")`` beside the losses when ``results`` has ``val_loss_se`` and
+        ``test_loss_se`` (the standard error of ours), and ``("test gap (%)", "ours − paper")``
+        in percentage points. A row with ``in_paper``
         False (DQN) is labelled ``"DQN None (not in the paper)"``; its paper columns are NaN.
     """
     columns = ["setting", "method", "regularization"]
