@@ -125,3 +125,21 @@ def test_trajectory_figure_rejects_mismatched_inputs() -> None:
         plot_rollout_trajectory(rollout, simulator.demand, 2)
     with pytest.raises(ValueError, match="demand must have the rollout's shape"):
         plot_rollout_trajectory(rollout, simulator.demand[:1], 0)
+
+
+def test_styled_tables_carry_a_csv_download_of_their_full_numbers():
+    import base64
+    import re
+
+    import pandas as pd
+
+    from deepstock.paper.tables import DownloadableStyler, styled
+
+    table = pd.DataFrame({"test loss": [1.23456789, 2.0]}, index=["DS None", "DS Base"])
+    view = styled(table, csv_name="table6.csv").map(lambda _: "")  # chaining keeps the link
+    assert isinstance(view, DownloadableStyler)
+    page = view._repr_html_()
+    assert "1.2346" in page and 'download="table6.csv"' in page
+    payload = re.search(r"base64,([A-Za-z0-9+/=]+)", page).group(1)
+    text = base64.b64decode(payload).decode("utf-8")
+    assert pd.read_csv(io.StringIO(text), index_col=0).equals(table)  # not rounded

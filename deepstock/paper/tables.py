@@ -12,10 +12,13 @@ from the paper's.
 
 from __future__ import annotations
 
+import base64
+import html
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
+from pandas.io.formats.style import Styler
 
 from deepstock.paper.reported import PAPER_BENCHMARK_LOSS
 from deepstock.tuning.profiles import PROFILES, Profile, resolve_profile
@@ -23,6 +26,7 @@ from deepstock.tuning.spaces import search_space
 
 __all__ = [
     "CAP_BINDING_WARNING",
+    "DownloadableStyler",
     "METHOD_LABELS",
     "NOT_IN_PAPER",
     "REGULARIZATION_LABELS",
@@ -30,6 +34,7 @@ __all__ = [
     "budget_line",
     "cap_binding_note",
     "cap_binding_table",
+    "download_link",
     "method_label",
     "model_change_note",
     "paper_training_lengths",
@@ -236,19 +241,45 @@ def proxy_table(results: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
+class DownloadableStyler(Styler):
+    """A pandas ``Styler`` whose HTML ends with a link that downloads the table as CSV.
+
+    The CSV holds the table's own numbers at full precision (not the rounded display) and is
+    embedded in the link itself (a ``data:`` URL), so a page needs no file beside it and works
+    offline. ``csv_name`` is the file name the browser proposes.
+    """
+
+    csv_name: str = "table.csv"
+
+    def _repr_html_(self) -> str:
+        return (super()._repr_html_() or "") + download_link(self.data, self.csv_name)
+
+
+def download_link(table: pd.DataFrame, name: str = "table.csv") -> str:
+    """An HTML link that downloads ``table`` (index included) as the CSV file ``name``."""
+    payload = base64.b64encode(table.to_csv().encode("utf-8")).decode("ascii")
+    label = html.escape(name)
+    return (
+        f'<p class="deepstock-download"><a download="{label}" '
+        f'href="data:text/csv;charset=utf-8;base64,{payload}">Download this table ({label})</a></p>'
+    )
+
+
 def styled(
     table: pd.DataFrame,
     *,
     loss_digits: int = 4,
     gap_digits: int = 2,
     digits: Mapping[Any, int] | None = None,
+    csv_name: str = "table.csv",
 ) -> Any:
     """The table as a pandas ``Styler`` with the book's precision, for display.
 
     A column whose label (any level) mentions a loss gets ``loss_digits`` decimals, one that
     mentions a gap or a percentage ``gap_digits``; a difference column (``"ours − paper"``) is
     signed. ``digits`` sets the decimals of named columns. Missing values show as a dash. Other
-    float columns get ``loss_digits`` decimals.
+    float columns get ``loss_digits`` decimals. Below the table, a link downloads it as the CSV
+    file ``csv_name`` (:class:`DownloadableStyler`).
     """
     if not isinstance(table, pd.DataFrame):
         raise ValueError(f"table must be a pandas DataFrame, got {type(table)}")
@@ -262,7 +293,9 @@ def styled(
         sign = "+" if "−" in words else ""
         formats[column] = f"{{:{sign}.{places}f}}"
     # the class gives the Styler's table the book's dataframe look; row labels stay on one line
-    styler = table.style.format(formats, na_rep="–").set_table_attributes('class="dataframe"')
+    styler = DownloadableStyler(table)
+    styler.csv_name = csv_name
+    styler = styler.format(formats, na_rep="–").set_table_attributes('class="dataframe"')
     return styler.set_table_styles(
         [{"selector": "th.row_heading", "props": [("white-space", "nowrap")]}], overwrite=False
     )
