@@ -28,8 +28,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import torch
+from stable_baselines3 import PPO
 
 from deepstock.datasets.catalog import load_setting
+from deepstock.methods.ddpg import RecordingDDPG
 from deepstock.methods.population.ddpg import train_ddpg_population
 from deepstock.methods.population.ppo import train_ppo_population
 from deepstock.methods.train import default_config, train
@@ -171,9 +173,6 @@ def _update_figures(agent_steps: int, wall: float, update_s: float) -> dict[str,
 def _timed_sb3_updates(method: str) -> Iterator[dict[str, float]]:
     """Within the block, the SB3 algorithm's ``train()`` (its gradient updates) adds its wall
     time to the yielded ``{"seconds": ...}``; the class is restored afterwards."""
-    from deepstock.methods.ddpg import RecordingDDPG
-    from deepstock.methods.ppo import PPO
-
     algorithm = {"ddpg": RecordingDDPG, "ppo": PPO}[method]
     original = algorithm.train
     timer = {"seconds": 0.0}
