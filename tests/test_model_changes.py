@@ -99,7 +99,7 @@ def test_a_changed_model_runs_setting4_with_its_own_runs_and_cap(isolated_result
 def test_the_pages_notes_name_the_changes_and_the_policies_that_hit_the_cap():
     assert model_change_note({}, "backlog") == ""
     note = model_change_note({"lost_sales": True}, "backlog", benchmark_note="No DP.")
-    assert note.startswith("```{warning}") and "`lost_sales = True`" in note and "No DP." in note
+    assert note.startswith("> **Warning.**") and "`lost_sales = True`" in note and "No DP." in note
     policies = pd.DataFrame(
         {
             "setting": ["setting1", "setting1", "setting2"],

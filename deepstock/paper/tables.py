@@ -369,7 +369,8 @@ CAP_BINDING_WARNING = 0.05
 def model_change_note(
     model: Mapping[str, Any], paper_model: str, *, benchmark_note: str = ""
 ) -> str:
-    """A Markdown warning for a page run under changed problem constants; ``""`` when none.
+    """A Markdown warning (a quoted paragraph: notebook outputs are CommonMark, without
+    MyST's directives) for a page run under changed problem constants; ``""`` when none.
 
     Args:
         model: the changes (:attr:`deepstock.paper.experiments.ExperimentContext.model`).
@@ -386,7 +387,7 @@ def model_change_note(
     )
     if benchmark_note:
         text += " " + benchmark_note
-    return f"```{{warning}}\n{text}\n```"
+    return f"> **Warning.** {text}"
 
 
 def cap_binding_table(policies: pd.DataFrame, *, columns: str = "setting") -> pd.DataFrame:
@@ -418,9 +419,8 @@ def cap_binding_note(
             for _, row in binding.iterrows()
         )
         return (
-            "```{warning}\n"
-            f"The order cap binds on more than {threshold:.0%} of the test order days for: "
-            f"{listed}. Read their losses as losses under a binding cap.\n```"
+            f"> **Warning.** The order cap binds on more than {threshold:.0%} of the test order "
+            f"days for: {listed}. Read their losses as losses under a binding cap."
         )
     return (
         f"The order cap binds on at most {threshold:.0%} of the test order days for every "
