@@ -315,3 +315,36 @@ def test_a_run_stored_before_its_cpu_capability_can_be_labelled(store, setting1_
     assert relabelled["result"] == record["result"]
     assert store.label_cpu_capability(key, "AVX512") is False  # a recorded capability stays
     assert record_cpu_capability(store.read(key)) == "AVX2"
+
+
+def test_runs_move_to_the_keys_of_a_reworded_dataset(store, setting1_dataset, tmp_path):
+    trainer = FakeTrainer(str(tmp_path / "runs.log"))
+    reworded = dataclasses.replace(
+        setting1_dataset, params={**setting1_dataset.params, "about": "reworded"}
+    )
+    old, new = map(store_module.dataset_fingerprint, (setting1_dataset, reworded))
+    first = cached_train(store, "ds", "base", setting1_dataset, DS_CONFIG, 0, train_fn=trainer)
+    second = cached_train(
+        store, "ds", "none", setting1_dataset, DS_CONFIG, 1, train_fn=trainer, extras="all"
+    )
+    (store.policy_path(first["key"])).write_bytes(b"policy bytes")
+    with pytest.raises(ValueError, match="old_fingerprint must be a SHA-256"):
+        store.rekey_dataset("abc", new)
+
+    moved = store.rekey_dataset(old, new)
+
+    assert sorted(moved) == sorted([first["key"], second["key"]])
+    for old_key, new_key in moved.items():
+        assert store.read(old_key) is None and not store.path(old_key).exists()
+        record = store.read(new_key)  # checksum, key and arrays intact
+        assert record["identity"]["dataset"] == new == record["dataset"]["fingerprint"]
+    # the same configuration on the reworded dataset is now read, not trained again
+    calls = len(read_run_log(tmp_path / "runs.log"))
+    again = cached_train(store, "ds", "base", reworded, DS_CONFIG, 0, train_fn=trainer)
+    assert again["cached"] and again["key"] == moved[first["key"]]
+    assert again["val"] == first["val"] and len(read_run_log(tmp_path / "runs.log")) == calls
+    assert store.policy_path(again["key"]).read_bytes() == b"policy bytes"
+    assert not store.policy_path(first["key"]).exists()
+    arrays = store.read(moved[second["key"]])["extras_arrays"]
+    assert arrays is not None and arrays["file"] == f"{moved[second['key']]}.npz"
+    assert store.rekey_dataset(old, new) == {}  # nothing left to move

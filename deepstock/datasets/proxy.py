@@ -614,7 +614,10 @@ def proxy_dataset(
     params = {
         "setting": "proxy",
         "generator": "tmall-proxy",
-        "proxy": "the project's own synthetic stand-in for Tmall's private data (SPEC.md §8)",
+        "proxy": (
+            "the project's own synthetic stand-in for Tmall's private data "
+            "(see the book's proxy chapter)"
+        ),
         "seed": seed,
         "args": c.to_dict(),
         "calendar": {
@@ -664,7 +667,10 @@ EXPERIMENT_SEED = 0
 def experiment_proxy() -> InventoryDataset:
     """The proxy of the book's comparison: :class:`ProxyConfig`'s defaults (200 training, 100
     validation and 200 test SKUs, 90 days) drawn with seed :data:`EXPERIMENT_SEED`, named
-    ``"tmall-proxy"``. It is regenerated on demand (a fraction of a second) rather than stored."""
+    ``"tmall-proxy"``. The committed ``data/datasets/proxy`` holds it as drawn once;
+    ``load_setting("proxy")`` reads that folder, and this function is its fallback where the
+    folder is absent: drawn on another machine, its features may differ in the last bits (the
+    floating-point kernels differ), and with them its fingerprint and every run key."""
     return generate_proxy(seed=EXPERIMENT_SEED, name="tmall-proxy")
 
 

@@ -762,7 +762,7 @@ def dataset_for_record(record: dict[str, Any]) -> InventoryDataset:
     """Rebuild the dataset a stored run was trained on, from its recorded name.
 
     Knows the experiments' datasets: ``setting1``-``setting3``, ``setting4-n<N>-h<H>``, the
-    proxy of the comparison ``tmall-proxy`` (:func:`deepstock.datasets.proxy.experiment_proxy`), the
+    proxy of the comparison ``tmall-proxy`` (the committed one, ``load_setting("proxy")``), the
     tutorial chapter's ``tutorial-<version>`` (:func:`deepstock.datasets.tutorial.tutorial_dataset`
     with its defaults) and their
     ``-val-only``/``-test-only`` variants (:func:`dataset_on_split`). The rebuilt dataset's
@@ -885,7 +885,7 @@ def proxy_comparison(
 
     Args:
         context: budget, device, store.
-        dataset: the proxy (default :func:`deepstock.datasets.proxy.experiment_proxy`).
+        dataset: the proxy (default: the committed one, ``load_setting("proxy")``).
         pairs: the (method, regularization) pairs to tune.
 
     Returns:

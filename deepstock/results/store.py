@@ -588,6 +588,56 @@ class ResultStore:
         self._write_atomic(self.path(key), text.encode("utf-8"))
         return True
 
+    def rekey_dataset(self, old_fingerprint: str, new_fingerprint: str) -> dict[str, str]:
+        """Move the runs of one dataset to the key they have under its new fingerprint.
+
+        For a dataset whose fingerprint changed although its numbers did not (a descriptive
+        text in its ``params`` was reworded): the runs trained on it are valid for the new
+        fingerprint too, and this rewrites each record under its new key (identity, fingerprint,
+        key and checksum; its array and policy files are renamed with it), the new record first,
+        then the old one removed. Interrupted, it resumes: a run already moved is skipped.
+        Tuning studies name the fingerprint through their own hashes: they are rebuilt by
+        running the tuning again over the moved runs (each run is then read, not trained).
+
+        Returns:
+            ``{old key: new key}`` of the runs moved.
+        """
+        for name, value in (
+            ("old_fingerprint", old_fingerprint),
+            ("new_fingerprint", new_fingerprint),
+        ):
+            if (
+                not isinstance(value, str)
+                or len(value) != 64
+                or not all(c in "0123456789abcdef" for c in value)
+            ):
+                raise ValueError(f"{name} must be a SHA-256 in hex (64 characters), got {value!r}")
+        moved: dict[str, str] = {}
+        for record in list(self.records()):
+            if record["identity"]["dataset"] != old_fingerprint:
+                continue
+            old_key = record["key"]
+            identity = {**record["identity"], "dataset": new_fingerprint}
+            new_key = sha256_text(canonical_json(identity))[:_KEY_LENGTH]
+            old_path, new_path = self.path(old_key), self.path(new_key)
+            record.pop("checksum")
+            record["key"], record["identity"] = new_key, identity
+            record["dataset"] = {**record["dataset"], "fingerprint": new_fingerprint}
+            if record["extras_arrays"] is not None:
+                self._write_atomic(self._npz_path(new_key), self._npz_path(old_key).read_bytes())
+                record["extras_arrays"] = {**record["extras_arrays"], "file": f"{new_key}.npz"}
+            if self.policy_path(old_key).is_file():
+                self._write_atomic(
+                    self.policy_path(new_key), self.policy_path(old_key).read_bytes()
+                )
+            record["checksum"] = sha256_text(canonical_json(record))
+            text = json.dumps(record, sort_keys=True, indent=1, allow_nan=True) + "\n"
+            self._write_atomic(new_path, text.encode("utf-8"))
+            for path in (old_path, self._npz_path(old_key), self.policy_path(old_key)):
+                path.unlink(missing_ok=True)
+            moved[old_key] = new_key
+        return moved
+
     def read(self, key: str) -> dict[str, Any] | None:
         """The validated record of ``key``; ``None`` when there is none.
 
