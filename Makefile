@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PROFILE ?= quick
+PROFILE ?= paper
 DEVICE ?= auto
 
 .PHONY: setup system-deps test book lint clean-book

@@ -193,6 +193,73 @@ def test_the_committed_profile_builds_its_chapters_from_the_store_alone(tmp_path
         build_book("quick", "cpu", root=tmp_path, overrides={"stored_only": True}, html=False)
 
 
+_FALLBACK_BODY = """```{code-cell} ipython3
+:tags: [parameters]
+
+profile = "quick"
+device = "auto"
+stored_only = False
+```
+
+```{code-cell} ipython3
+from pathlib import Path
+
+from deepstock.results.store import MissingRunError
+from deepstock.tools.book import provenance
+
+Path("attempts.txt").open("a").write(profile + "\\n")
+if profile == "paper" and FAILS:
+    raise MissingRunError("tuning setting1-ds-base", 3, 3, Path("store"))
+print(provenance(profile, device, values=globals()))
+```
+"""
+
+
+def test_paper_pages_fall_back_to_quick_with_a_banner(tmp_path: Path, isolated_results) -> None:
+    chapters = {
+        "stored": _chapter(_FALLBACK_BODY.replace("FAILS", "True")),
+        "computed": _chapter(
+            _PARAMETERS + "\n```{code-cell} ipython3\nprint('profile', profile)\n```\n"
+        ),
+    }
+    layout = _toy_project(tmp_path, chapters, list(chapters))
+
+    def outputs(name: str) -> str:
+        notebook = nbformat.read(layout.generated_notebook(name), as_version=4)
+        return "".join(o.get("text", "") for c in notebook.cells for o in c.get("outputs", []))
+
+    attempts = tmp_path / "attempts.txt"
+    # an empty paper store: every page is built with quick at once, and says so
+    build_book("paper", "cpu", root=tmp_path, html=False)
+    assert attempts.read_text().split() == ["quick"]
+    assert "Profile `quick`, not `paper`" in outputs("stored")
+    assert "profile quick" in outputs("computed")
+
+    # a paper store with some runs: the page is tried with paper, then built with quick
+    shard = isolated_results / "results" / "paper" / "runs" / "00"
+    shard.mkdir(parents=True)
+    (shard / f"{'0' * 32}.json").write_text("{}")
+    attempts.unlink()
+    build_book("paper", "cpu", root=tmp_path, html=False, force=True, only=["stored"])
+    assert attempts.read_text().split() == ["paper", "quick"]
+    assert "Profile `quick`, not `paper`" in outputs("stored")
+
+    # the page's paper runs present: built with paper, no banner
+    (tmp_path / "notebooks" / "stored.md").write_text(
+        _chapter(_FALLBACK_BODY.replace("FAILS", "False"))
+    )
+    build_book("paper", "cpu", root=tmp_path, html=False, only=["stored"])
+    assert "profile `paper`" in outputs("stored") and "not `paper`" not in outputs("stored")
+
+    # without the fallback a missing run fails the page, naming it
+    (tmp_path / "notebooks" / "stored.md").write_text(chapters["stored"])
+    with pytest.raises(BookBuildError, match="MissingRunError.*setting1-ds-base"):
+        build_book("paper", "cpu", root=tmp_path, html=False, only=["stored"], fallback=False)
+    # quick asks for no fallback: its pages carry no banner
+    build_book("quick", "cpu", root=tmp_path, html=False, only=["stored"])
+    assert "not `" not in outputs("stored")
+
+
 def test_chapter_without_required_parameters_is_rejected(tmp_path: Path) -> None:
     body = "```{code-cell} ipython3\n:tags: [parameters]\n\nanswer = 1\n```\n"
     layout = _toy_project(tmp_path, {"a": _chapter(body)}, ["a"])

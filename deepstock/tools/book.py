@@ -1,13 +1,15 @@
 """Build the companion book: execute the chapter notebooks, then render the HTML.
 
-``python -m deepstock.tools.book --profile quick --device auto`` (what ``make book`` runs):
+``python -m deepstock.tools.book --profile paper --device auto`` (what ``make book`` runs):
 
 1. checks ``_toc.yml`` against the chapter sources (see *Layout* below);
 2. converts each chapter source ``notebooks/<name>.md`` (a MyST Markdown notebook, jupytext) to a
    notebook and executes it with papermill, in a kernel running this interpreter, with the
    parameters ``profile``, ``device``, ``stored_only`` (when the chapter declares it: build the
-   tables from the result store alone; on by default for the committed profile ``quick``) and
-   any ``-p NAME VALUE`` override the chapter declares in its cell tagged ``parameters``;
+   tables from the result store alone; on by default for the committed profiles ``quick`` and
+   ``paper``) and any ``-p NAME VALUE`` override the chapter declares in its cell tagged
+   ``parameters``. With ``paper`` (the default), a page whose paper-profile runs are not in the
+   store is built with ``quick`` and shows a banner saying so (:data:`PROFILE_FALLBACKS`);
 3. runs ``jupyter-book build . -W -n --keep-going --all`` (every warning is an error, every page is
    rebuilt so that no warning hides in an unchanged page) and prints where the HTML is.
 
@@ -32,6 +34,7 @@ import argparse
 import datetime as _dt
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -47,12 +50,15 @@ from typing import Any
 from deepstock import __version__
 from deepstock.core.files import atomic_write, checkout_root
 from deepstock.model.simulator import resolve_device
+from deepstock.results.store import ResultStore
 from deepstock.tuning.profiles import PROFILES as _PROFILE_TABLE
 
 __all__ = [
     "CHAPTER_SUFFIX",
     "COMMITTED_PROFILES",
     "DRIVER_PARAMETERS",
+    "INJECTED_PARAMETERS",
+    "PROFILE_FALLBACKS",
     "GENERATED_PREFIX",
     "PROFILE_NAMES",
     "REQUIRED_PARAMETERS",
@@ -84,9 +90,18 @@ REQUIRED_PARAMETERS: tuple[str, ...] = ("profile", "device")
 #: ``stored_only``, whether the chapter builds its tables from the result store alone.
 DRIVER_PARAMETERS: tuple[str, ...] = ("stored_only",)
 
-#: The profiles whose results the repository commits: their books are built from the store
-#: alone by default (a missing run is an error, not a training run).
-COMMITTED_PROFILES: tuple[str, ...] = ("quick",)
+#: Parameters the driver may inject into a chapter that does not declare them:
+#: ``requested_profile``, the profile asked for when a page is built with its fallback (the
+#: page's :func:`provenance` line then says so).
+INJECTED_PARAMETERS: tuple[str, ...] = ("requested_profile",)
+
+#: The profiles whose results the repository commits (or will): their books are built from the
+#: store alone by default (a missing run is an error, not a training run).
+COMMITTED_PROFILES: tuple[str, ...] = ("quick", "paper")
+
+#: The profile a page is built with when the store lacks the runs of the profile asked for
+#: (``make book`` asks for ``paper``): the page then says so in a banner under its run line.
+PROFILE_FALLBACKS: Mapping[str, str] = {"paper": "quick"}
 
 #: How a chapter source is named: ``notebooks/<name>.md``.
 CHAPTER_SUFFIX = ".md"
@@ -233,7 +248,10 @@ def provenance(
 
     Returns:
         For example ``"**Run:** profile `smoke` · device `cpu` · parameters `seed = 3` ·
-        2025-11-02 14:03 UTC · deepstock 0.1.0, commit `ab12cd34ef`"``.
+        2025-11-02 14:03 UTC · deepstock 0.1.0, commit `ab12cd34ef`"``. When ``values`` holds
+        ``requested_profile`` (set by :func:`build_book` on a page it built with a fallback
+        profile, :data:`PROFILE_FALLBACKS`) and it differs from ``profile``, a banner follows
+        the line saying which profile was asked for and why the page shows another.
     """
     _check_profile(profile)
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -252,7 +270,24 @@ def provenance(
         if values.get("stored_only"):
             parts.append("results read from the store")
     parts += [stamp, code_version()]
-    return "**Run:** " + " · ".join(parts)
+    line = "**Run:** " + " · ".join(parts)
+    requested = (values or {}).get("requested_profile")
+    if requested is not None and requested != profile:
+        if "stored_only" in (values or {}):
+            reason = (
+                f"The result store does not hold the `{requested}` profile's runs of this page "
+                f"yet, so it shows those of the `{profile}` profile, a smaller budget"
+            )
+        else:
+            reason = (
+                f"This page computes its numbers while the book is built; it does so at the "
+                f"`{profile}` budget, the book's fallback for `{requested}`"
+            )
+        line += (
+            f"\n\n> **Profile `{profile}`, not `{requested}`.** {reason} (the *Methods* "
+            "chapter compares the budgets; *Re-run and extend* says how to compute the rest)."
+        )
+    return line
 
 
 def chapter_defaults(chapter: str, root: Path | None = None) -> dict[str, Any]:
@@ -438,6 +473,22 @@ def _stderr_lines(notebook: Any) -> list[str]:
     return lines
 
 
+class _InjectedParameterFilter(logging.Filter):
+    """Drops papermill's warning about the parameters in :data:`INJECTED_PARAMETERS`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        return not any(
+            message == f"Passed unknown parameter: {name}" for name in INJECTED_PARAMETERS
+        )
+
+
+def _quiet_injected_parameter_warnings() -> None:
+    logger = logging.getLogger("papermill")
+    if not any(isinstance(f, _InjectedParameterFilter) for f in logger.filters):
+        logger.addFilter(_InjectedParameterFilter())
+
+
 def execute_chapter(
     chapter: str,
     source: Path,
@@ -471,7 +522,7 @@ def execute_chapter(
 
     notebook = read_chapter(source)
     declared = _declared_parameters(notebook, chapter)
-    unknown = sorted(set(parameters) - declared)
+    unknown = sorted(set(parameters) - declared - set(INJECTED_PARAMETERS))
     if unknown:
         raise BookBuildError(
             f"chapter {chapter!r} does not declare the parameters {unknown} "
@@ -485,6 +536,9 @@ def execute_chapter(
         executed = Path(tmp) / f"{chapter}.ipynb"
         nbformat.write(notebook, unexecuted)
         try:
+            # papermill warns about parameters the cell does not assign; the injected ones
+            # (INJECTED_PARAMETERS) are meant to be so
+            _quiet_injected_parameter_warnings()
             papermill.execute_notebook(
                 str(unexecuted),
                 str(executed),
@@ -630,6 +684,36 @@ def build_html(layout: BookLayout, *, strict: bool = True, quiet: bool = False) 
 
 
 # ---------------------------------------------------------------------- the whole book
+def _execute_jobs(
+    jobs_list: Sequence[tuple[Any, ...]], jobs: int, log: Any
+) -> tuple[list[ChapterRun], dict[str, BookBuildError]]:
+    """Execute chapter jobs (``jobs`` at a time); the runs that succeeded and each failure."""
+    runs: list[ChapterRun] = []
+    errors: dict[str, BookBuildError] = {}
+    if jobs == 1 or len(jobs_list) <= 1:
+        for job in jobs_list:
+            try:
+                runs.append(_execute_job(job))
+                log(f"  {job[0]}: {runs[-1].seconds:.1f} s")
+            except BookBuildError as error:
+                errors[job[0]] = error
+                log(f"  {job[0]}: FAILED")
+        return runs, errors
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = [(job[0], pool.submit(_execute_job, job)) for job in jobs_list]
+        for name, future in futures:
+            try:
+                runs.append(future.result())
+                log(f"  {name}: {runs[-1].seconds:.1f} s")
+            except BookBuildError as error:
+                errors[name] = error
+                log(f"  {name}: FAILED")
+    return runs, errors
+
+
 def build_book(
     profile: str = "quick",
     device: str = "auto",
@@ -644,6 +728,7 @@ def build_book(
     log: Any = print,
     force: bool = False,
     stored_only: bool | None = None,
+    fallback: bool = True,
 ) -> Path | None:
     """Execute the chapters and build the HTML book (see the module docstring).
 
@@ -669,6 +754,13 @@ def build_book(
             from the result store alone, never train (a missing run fails the chapter, naming
             it). ``None`` (default): on for the profiles in :data:`COMMITTED_PROFILES`, whose
             results the repository holds, off otherwise (``smoke`` trains).
+        fallback: with a profile of :data:`PROFILE_FALLBACKS` (``paper``) built stored-only, a
+            page whose runs the store lacks is built with the fallback profile (``quick``)
+            instead, and says so in a banner: a chapter that declares ``stored_only`` is tried
+            with the profile asked for first (unless that profile's store is empty) and built
+            again with the fallback when a run is missing; a chapter that does not declare it
+            (it computes in the page) is built with the fallback. ``False``: every chapter
+            gets the profile asked for, and a missing run fails its chapter.
 
     Returns:
         ``_build/html/index.html`` (``None`` when ``html`` is false).
@@ -700,61 +792,79 @@ def build_book(
                 "see each chapter's parameters cell"
             )
 
+    fallback_profile = PROFILE_FALLBACKS.get(profile) if fallback and stored_only else None
+    # an empty store holds nothing of any page: no need to try the profile asked for first
+    profile_has_runs = any(ResultStore.for_profile(profile).keys())
+
     cache = _read_cache(layout)
     inputs = _inputs_digest(layout)
-    jobs_list = []
     chapter_parameters: dict[str, dict[str, Any]] = {}
+    retry_parameters: dict[str, dict[str, Any]] = {}
     cached: list[str] = []
+    to_run: list[str] = []
     for name in selected:
         parameters = {"profile": profile, "device": device}
         if "stored_only" in declared[name]:
             parameters["stored_only"] = bool(stored_only)
         parameters.update({k: v for k, v in overrides.items() if k in declared[name]})
+        if fallback_profile is not None:
+            fallen_back = {**parameters, "profile": fallback_profile, "requested_profile": profile}
+            if "stored_only" in declared[name] and profile_has_runs:
+                retry_parameters[name] = fallen_back
+            else:
+                parameters = fallen_back
         chapter_parameters[name] = parameters
         key = chapter_cache_key(layout, sources[name], parameters, inputs)
-        if not force and cache.get(name) == key and layout.generated_notebook(name).is_file():
+        retry = retry_parameters.get(name)
+        retry_key = (
+            None if retry is None else chapter_cache_key(layout, sources[name], retry, inputs)
+        )
+        if (
+            not force
+            and cache.get(name) in (key, retry_key)
+            and layout.generated_notebook(name).is_file()
+        ):
             cached.append(name)
             continue
         cache.pop(name, None)  # stale until this execution succeeds
-        jobs_list.append(
-            (
-                name,
-                sources[name],
-                layout.generated_notebook(name),
-                parameters,
-                layout.root,
-                kernel_name,
-                timeout,
-            )
+        to_run.append(name)
+
+    def job(name: str) -> tuple[Any, ...]:
+        return (
+            name,
+            sources[name],
+            layout.generated_notebook(name),
+            chapter_parameters[name],
+            layout.root,
+            kernel_name,
+            timeout,
         )
 
     if cached:
         log(f"unchanged since their last run, not executed: {', '.join(cached)}")
-    log(f"executing {len(jobs_list)} chapter(s) with profile={profile} device={device}")
+    shown = profile if fallback_profile is None else f"{profile} (else {fallback_profile})"
+    log(f"executing {len(to_run)} chapter(s) with profile={shown} device={device}")
     start = time.perf_counter()
-    runs: list[ChapterRun] = []
-    failures: list[str] = []
-    if jobs == 1 or len(jobs_list) == 1:
-        for job in jobs_list:
-            try:
-                runs.append(_execute_job(job))
-                log(f"  {job[0]}: {runs[-1].seconds:.1f} s")
-            except BookBuildError as error:
-                failures.append(str(error))
-                log(f"  {job[0]}: FAILED")
-    else:
-        import multiprocessing
-
-        context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            futures = [(job[0], pool.submit(_execute_job, job)) for job in jobs_list]
-            for name, future in futures:
-                try:
-                    runs.append(future.result())
-                    log(f"  {name}: {runs[-1].seconds:.1f} s")
-                except BookBuildError as error:
-                    failures.append(str(error))
-                    log(f"  {name}: FAILED")
+    runs, errors = _execute_jobs([job(name) for name in to_run], jobs, log)
+    missing_runs = [
+        name
+        for name, error in errors.items()
+        if name in retry_parameters
+        and isinstance(error, NotebookExecutionError)
+        and error.error.startswith("MissingRunError")
+    ]
+    if missing_runs:
+        log(
+            f"the {profile} profile's results are missing for {', '.join(missing_runs)}: "
+            f"building {'it' if len(missing_runs) == 1 else 'them'} with {fallback_profile}"
+        )
+        for name in missing_runs:
+            del errors[name]
+            chapter_parameters[name] = retry_parameters[name]
+        more_runs, more_errors = _execute_jobs([job(name) for name in missing_runs], jobs, log)
+        runs += more_runs
+        errors.update(more_errors)
+    failures = [str(error) for error in errors.values()]
     for run in runs:
         for line in run.stderr:
             log(f"  note: {run.chapter} wrote to stderr (not shown in the book): {line}")
@@ -853,9 +963,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--profile",
-        default="quick",
+        default="paper",
         choices=PROFILE_NAMES,
-        help="run profile (deepstock.tuning.profiles)",
+        help="run profile (deepstock.tuning.profiles); default paper: each page whose paper "
+        "results are not in the store is built with quick, and says so",
     )
     parser.add_argument(
         "--device", default="auto", help="'auto' (CUDA if available), 'cpu', 'cuda' or 'cuda:N'"
@@ -891,6 +1002,13 @@ def _parser() -> argparse.ArgumentParser:
         "run fails its chapter); default: on for the committed profile quick, off otherwise "
         "(--no-stored-only trains what is missing)",
     )
+    parser.add_argument(
+        "--fallback",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="with --profile paper (stored-only): build a page whose paper runs are missing with "
+        "quick, with a banner (default); --no-fallback fails it instead",
+    )
     parser.add_argument("--root", type=Path, default=None, help="project root (default: here)")
     return parser
 
@@ -911,6 +1029,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             timeout=args.timeout,
             force=args.force,
             stored_only=args.stored_only,
+            fallback=args.fallback,
         )
     except (BookBuildError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
