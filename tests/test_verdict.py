@@ -13,6 +13,7 @@ from deepstock.paper.verdict import (
     CLAIMS,
     VERDICTS,
     ClaimCheck,
+    case_agreement,
     check_base_drl_beats_ds,
     check_base_gain_larger_with_few_trials,
     check_base_improves_test_loss,
@@ -24,6 +25,7 @@ from deepstock.paper.verdict import (
     check_trials_to_beat_ds_drop,
     claims_frame,
     paper_checks,
+    scoreboard,
     verdict_table,
 )
 
@@ -414,3 +416,37 @@ def test_the_noise_rule_applies_to_the_gap_and_ds_comparisons() -> None:
 def test_within_noise_cannot_exceed_the_cases_that_do_not_hold() -> None:
     with pytest.raises(ValueError, match="within_noise"):
         ClaimCheck("base_improves_test_loss", 2, 3, "all", "x", within_noise=2)
+
+
+def test_agreement_is_counted_case_by_case_and_the_scoreboard_names_the_differences():
+    paper = paper_checks()
+    table = paper_settings_table()
+    # our numbers: the paper's, with PPO Base in setting 1 made worse than PPO None
+    ours_table = table.copy()
+    row = (ours_table["setting"] == "setting1") & (ours_table["method"] == "ppo")
+    none_loss = float(
+        ours_table.loc[row & (ours_table["regularization"] == "none"), "test_loss"].iloc[0]
+    )
+    ours_table.loc[row & (ours_table["regularization"] == "base"), "test_loss"] = none_loss + 1
+    ours = check_claims(ours_table)
+    base = next(c for c in ours if c.claim_id == "base_improves_test_loss")
+    assert base.outcomes["PPO in setting 1"] == "against"
+    assert list(base.outcomes.values()).count("holds") == base.holding
+
+    agreement = case_agreement(ours, paper)
+    assert agreement.loc["base_improves_test_loss", "compared"] == 9
+    assert agreement.loc["base_improves_test_loss", "agree"] == 8
+    assert agreement.loc["base_improves_test_loss", "differences"] == (
+        "PPO in setting 1: ours against, the paper's holds"
+    )
+    board = scoreboard(ours, paper, profile="quick")
+    assert board.loc["base_improves_test_loss", "cases agreeing"] == "8 of 9"
+    why = board.loc["base_improves_test_loss", "why they differ"]
+    assert "PPO in setting 1" in why and "`quick` budget" in why
+    # a claim ours cannot test says why; one both decide alike has nothing to explain
+    assert board.loc["setting4_gap_shrinks_with_n", "why they differ"].startswith(
+        "not testable on our numbers"
+    )
+    assert board.loc["ds_overfits_setting3", "why they differ"] == "–"
+    with pytest.raises(ValueError, match="do not add up"):
+        ClaimCheck("base_improves_test_loss", 1, 2, "all", "", 0, {"a": "holds"})

@@ -53,7 +53,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -67,6 +67,7 @@ from deepstock.paper.reported import (
 __all__ = [
     "CLAIMS",
     "NOISE_Z",
+    "OUTCOMES",
     "PROXY_CLAIMS",
     "VERDICTS",
     "ClaimCheck",
@@ -80,9 +81,11 @@ __all__ = [
     "check_setting4_gap_shrinks_with_n",
     "check_setting4_validation_below_test",
     "check_trials_to_beat_ds_drop",
+    "case_agreement",
     "claims_frame",
     "dqn_questions",
     "paper_checks",
+    "scoreboard",
     "verdict_table",
 ]
 
@@ -97,6 +100,16 @@ VERDICTS: tuple[str, ...] = (
 
 #: Standard errors a difference must exceed to count (the noise rule, module docstring).
 NOISE_Z = 2.0
+
+#: What a case of a claim can come to: the claim holds in it, goes against it beyond the noise,
+#: or the comparison lies within the noise.
+OUTCOMES: tuple[str, ...] = ("holds", "against", "within noise")
+
+
+def _outcome(comparison: int) -> str:
+    """:data:`OUTCOMES`'s name for a :func:`_compare` result (``+1``, ``-1`` or ``0``)."""
+    return {1: "holds", -1: "against", 0: "within noise"}[comparison]
+
 
 #: Claim id -> (takeaway of the paper it belongs to, the claim in words).
 CLAIMS: dict[str, tuple[str, str]] = {
@@ -167,6 +180,10 @@ class ClaimCheck:
         evidence: the numbers behind the verdict, one short sentence per case group.
         within_noise: cases whose comparison lies within the noise (counted in ``cases``,
             not in ``holding``; see the noise rule in the module docstring).
+        outcomes: each counted case by name (``"PPO in setting 1"``), in order, with its
+            outcome: one of :data:`OUTCOMES` (``"holds"``, ``"against"``, ``"within noise"``).
+            The same check on the paper's numbers names its cases the same way, so the two can
+            be compared case by case (:func:`case_agreement`). Empty for a check built by hand.
     """
 
     claim_id: str
@@ -175,6 +192,7 @@ class ClaimCheck:
     quantifier: str
     evidence: str
     within_noise: int = 0
+    outcomes: dict[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.claim_id not in CLAIMS and self.claim_id not in PROXY_CLAIMS:
@@ -192,6 +210,21 @@ class ClaimCheck:
                 f"within_noise must be in [0, cases - holding = {self.cases - self.holding}], "
                 f"got {self.within_noise} (claim {self.claim_id!r})"
             )
+        if self.outcomes:
+            unknown = sorted(set(self.outcomes.values()) - set(OUTCOMES))
+            if unknown:
+                raise ValueError(f"outcomes must be among {OUTCOMES}, got {unknown}")
+            counted = [list(self.outcomes.values()).count(o) for o in OUTCOMES]
+            if counted != [
+                self.holding,
+                self.cases - self.holding - self.within_noise,
+                self.within_noise,
+            ]:
+                raise ValueError(
+                    f"outcomes {self.outcomes} do not add up to holding={self.holding}, "
+                    f"cases={self.cases}, within_noise={self.within_noise} "
+                    f"(claim {self.claim_id!r})"
+                )
 
     @property
     def takeaway(self) -> str:
@@ -324,6 +357,7 @@ def check_base_improves_test_loss(results: pd.DataFrame) -> ClaimCheck:
     """
     table = _indexed(results, "results")
     holding, cases, within, failures, noisy = 0, 0, 0, [], []
+    outcomes: dict[str, str] = {}
     for setting in _settings(table):
         for method in _METHOD_NAMES:
             keys = (setting, method, "none"), (setting, method, "base")
@@ -333,6 +367,7 @@ def check_base_improves_test_loss(results: pd.DataFrame) -> ClaimCheck:
             cases += 1
             noise = _noise(*(_se(table, key, "test_loss") for key in keys))
             outcome = _compare(none - base, noise)
+            outcomes[f"{_METHOD_NAMES[method]} in {_label(setting)}"] = _outcome(outcome)
             text = (
                 f"{_METHOD_NAMES[method]} in {_label(setting)} ({none:.4f} with None, "
                 f"{base:.4f} with Base" + (f", noise {NOISE_Z * noise:.4f}" if noise else "") + ")"
@@ -350,7 +385,7 @@ def check_base_improves_test_loss(results: pd.DataFrame) -> ClaimCheck:
     if noisy:
         evidence += "; within the noise: " + "; ".join(noisy)
     evidence += ("; not in: " + "; ".join(failures) + ".") if failures else "."
-    return ClaimCheck("base_improves_test_loss", holding, cases, "all", evidence, within)
+    return ClaimCheck("base_improves_test_loss", holding, cases, "all", evidence, within, outcomes)
 
 
 def check_regularization_helps_drl_more(results: pd.DataFrame) -> ClaimCheck:
@@ -362,6 +397,7 @@ def check_regularization_helps_drl_more(results: pd.DataFrame) -> ClaimCheck:
     """
     table = _indexed(results, "results")
     holding, cases, within, parts = 0, 0, 0, []
+    outcomes: dict[str, str] = {}
     for setting in _settings(table):
 
         def reduction(method: str, setting: str = setting) -> float:
@@ -385,6 +421,7 @@ def check_regularization_helps_drl_more(results: pd.DataFrame) -> ClaimCheck:
             cases += 1
             noise = _noise(reduction_se(method), reduction_se("ds"))
             outcome = _compare(own - ds, noise)
+            outcomes[f"{_METHOD_NAMES[method]} in {_label(setting)}"] = _outcome(outcome)
             holding += outcome > 0
             within += outcome == 0
             mark = " (within noise)" if outcome == 0 else ""
@@ -400,13 +437,16 @@ def check_regularization_helps_drl_more(results: pd.DataFrame) -> ClaimCheck:
         f"Larger than DS's in {holding} of {cases} cases"
         + (f", {within} within the noise." if within else ".")
     )
-    return ClaimCheck("regularization_helps_drl_more", holding, cases, "all", evidence, within)
+    return ClaimCheck(
+        "regularization_helps_drl_more", holding, cases, "all", evidence, within, outcomes
+    )
 
 
 def check_base_drl_beats_ds(results: pd.DataFrame) -> ClaimCheck:
     """With Base, the better of DDPG and PPO has a lower test loss than DS, in some setting."""
     table = _indexed(results, "results")
     holding, cases, within, winners, others, noisy = 0, 0, 0, [], [], []
+    outcomes: dict[str, str] = {}
     for setting in _settings(table):
         ds = _value(table, (setting, "ds", "base"), "test_loss")
         drl = {
@@ -423,6 +463,7 @@ def check_base_drl_beats_ds(results: pd.DataFrame) -> ClaimCheck:
             _se(table, (setting, "ds", "base"), "test_loss"),
         )
         outcome = _compare(ds - drl[best], noise)
+        outcomes[_label(setting)] = _outcome(outcome)
         text = f"{_label(setting)} ({_METHOD_NAMES[best]} {drl[best]:.4f}, DS {ds:.4f})"
         if outcome > 0:
             holding += 1
@@ -442,7 +483,7 @@ def check_base_drl_beats_ds(results: pd.DataFrame) -> ClaimCheck:
     if noisy:
         parts.append(f"Within the noise: {'; '.join(noisy)}.")
     evidence = " ".join(parts)
-    return ClaimCheck("base_drl_beats_ds", holding, cases, "any", evidence, within)
+    return ClaimCheck("base_drl_beats_ds", holding, cases, "any", evidence, within, outcomes)
 
 
 def check_ds_overfits_setting3(results: pd.DataFrame) -> ClaimCheck:
@@ -476,7 +517,10 @@ def check_ds_overfits_setting3(results: pd.DataFrame) -> ClaimCheck:
             else "."
         )
     )
-    return ClaimCheck("ds_overfits_setting3", int(holds), 1, "all", evidence, int(within))
+    outcome = "holds" if holds else ("within noise" if within else "against")
+    return ClaimCheck(
+        "ds_overfits_setting3", int(holds), 1, "all", evidence, int(within), {"setting 3": outcome}
+    )
 
 
 def dqn_questions(results: pd.DataFrame, method: str = "dqn") -> pd.DataFrame:
@@ -551,6 +595,7 @@ def check_trials_to_beat_ds_drop(counts: pd.DataFrame) -> ClaimCheck:
     )
     table = counts.set_index(["method", "regularization"])
     holding, cases, parts = 0, 0, []
+    outcomes: dict[str, str] = {}
 
     def shown(key: tuple[str, str]) -> str:
         trials = table.loc[key, "trials"]
@@ -566,13 +611,15 @@ def check_trials_to_beat_ds_drop(counts: pd.DataFrame) -> ClaimCheck:
             parts.append(text + " (undecided)")
             continue
         cases += 1
-        holding += _finite(base) and (not _finite(none) or float(base) < float(none))
+        holds = bool(_finite(base) and (not _finite(none) or float(base) < float(none)))
+        holding += holds
+        outcomes[_METHOD_NAMES[method]] = "holds" if holds else "against"
         parts.append(text)
     if cases == 0:
         why = "neither DDPG nor PPO surpassed DS within the budget"
         return _not_testable("trials_to_beat_ds_drop", "all", f"{why}: {'; '.join(parts)}.")
     evidence = f"Trials to surpass DS, None → Base: {'; '.join(parts)}."
-    return ClaimCheck("trials_to_beat_ds_drop", holding, cases, "all", evidence)
+    return ClaimCheck("trials_to_beat_ds_drop", holding, cases, "all", evidence, 0, outcomes)
 
 
 def check_base_gain_larger_with_few_trials(
@@ -605,6 +652,7 @@ def check_base_gain_larger_with_few_trials(
         curves = curves[curves["setting"] == setting]
     mean = curves.groupby(["method", "regularization", "n_trials"])["best_val_loss"].mean()
     holding, cases, parts = 0, 0, []
+    outcomes: dict[str, str] = {}
     for method in _METHOD_NAMES:
         try:
             none, base = mean.loc[(method, "none")], mean.loc[(method, "base")]
@@ -621,7 +669,8 @@ def check_base_gain_larger_with_few_trials(
         if not _finite(early, late):
             continue
         cases += 1
-        holding += early > late
+        holding += bool(early > late)
+        outcomes[_METHOD_NAMES[method]] = "holds" if early > late else "against"
         parts.append(
             f"{_METHOD_NAMES[method]} {early:+.4f} after {few}, {late:+.4f} after {budget}"
         )
@@ -632,7 +681,9 @@ def check_base_gain_larger_with_few_trials(
             "no method with None and Base curves longer than the few-trials point",
         )
     evidence = f"None minus Base, best validation loss: {'; '.join(parts)}."
-    return ClaimCheck("base_gain_larger_with_few_trials", holding, cases, "all", evidence)
+    return ClaimCheck(
+        "base_gain_larger_with_few_trials", holding, cases, "all", evidence, 0, outcomes
+    )
 
 
 # ---------------------------------------------------------------------- setting 4
@@ -670,10 +721,16 @@ def check_setting4_gap_shrinks_with_n(results: pd.DataFrame) -> ClaimCheck:
         )
     common = table[table["horizon_periods"].isin(horizons)]
     means = common.groupby("n_skus")["test_gap_pct"].mean()
-    holding = sum(bool(means[b] < means[a]) for a, b in zip(skus, skus[1:], strict=False))
+    outcomes = {
+        f"N = {a} to {b}": "holds" if means[b] < means[a] else "against"
+        for a, b in zip(skus, skus[1:], strict=False)
+    }
+    holding = list(outcomes.values()).count("holds")
     shown = ", ".join(f"{means[n]:.2f}% (N = {n})" for n in skus)
     evidence = f"Test gap averaged over H = {sorted(horizons)}: {shown}."
-    return ClaimCheck("setting4_gap_shrinks_with_n", holding, len(skus) - 1, "all", evidence)
+    return ClaimCheck(
+        "setting4_gap_shrinks_with_n", holding, len(skus) - 1, "all", evidence, 0, outcomes
+    )
 
 
 def check_setting4_validation_below_test(
@@ -695,12 +752,16 @@ def check_setting4_validation_below_test(
     smallest = int(table["n_skus"].min())
     rows = table[table["n_skus"] == smallest].sort_values("horizon_periods")
     holding, cases, differences = 0, 0, []
+    outcomes: dict[str, str] = {}
     for _, row in rows.iterrows():
         if not _finite(row["val_gap_pct"], row["test_gap_pct"]):
             continue
         difference = float(row["test_gap_pct"]) - float(row["val_gap_pct"])
         cases += 1
         holding += difference > margin
+        outcomes[f"H = {int(row['horizon_periods'])}"] = (
+            "holds" if difference > margin else "against"
+        )
         differences.append(f"{difference:+.1f} (H = {int(row['horizon_periods'])})")
     if cases == 0:
         return _not_testable(
@@ -710,7 +771,9 @@ def check_setting4_validation_below_test(
         f"N = {smallest}, test gap minus validation gap, in points: {', '.join(differences)}; "
         f"more than {margin:g} in {holding} of {cases}."
     )
-    return ClaimCheck("setting4_validation_below_test", holding, cases, "all", evidence)
+    return ClaimCheck(
+        "setting4_validation_below_test", holding, cases, "all", evidence, 0, outcomes
+    )
 
 
 # ---------------------------------------------------------------------- all claims
@@ -935,3 +998,80 @@ def verdict_table(ours: Sequence[ClaimCheck], paper: Sequence[ClaimCheck]) -> pd
             }
         )
     return pd.DataFrame(rows).set_index("claim_id")
+
+
+def case_agreement(ours: Sequence[ClaimCheck], paper: Sequence[ClaimCheck]) -> pd.DataFrame:
+    """Our outcome and the paper's compared case by case, one row per claim of ``ours``.
+
+    A case is compared when both checks name it (:attr:`ClaimCheck.outcomes`). Columns:
+    ``compared`` (cases named on both sides), ``agree`` (the same outcome on both),
+    ``within_noise`` (compared cases ours leaves within the noise while the paper's numbers,
+    which carry no spread, decide them) and ``differences`` (each compared case whose outcomes
+    differ, as ``"PPO in setting 1: ours against, the paper's holds"``; empty when none),
+    indexed by ``claim_id``.
+    """
+    theirs = {check.claim_id: check for check in paper}
+    rows = []
+    for check in ours:
+        other = theirs.get(check.claim_id)
+        mine, their = check.outcomes, (other.outcomes if other is not None else {})
+        common = [case for case in mine if case in their]
+        differing = [case for case in common if mine[case] != their[case]]
+        rows.append(
+            {
+                "claim_id": check.claim_id,
+                "compared": len(common),
+                "agree": len(common) - len(differing),
+                "within_noise": sum(mine[case] == "within noise" for case in common),
+                "differences": "; ".join(
+                    f"{case}: ours {mine[case]}, the paper's {their[case]}" for case in differing
+                ),
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["claim_id", "compared", "agree", "within_noise", "differences"]
+    ).set_index("claim_id")
+
+
+def scoreboard(
+    ours: Sequence[ClaimCheck], paper: Sequence[ClaimCheck], *, profile: str | None = None
+) -> pd.DataFrame:
+    """The verdict page's opening table: one row per claim of ``ours``.
+
+    Columns: ``claim``; ``the paper's evidence`` (its verdict on its own numbers and their
+    score); ``ours`` (our verdict and score); ``cases agreeing`` (``"k of n"`` over the cases
+    both sides can decide, :func:`case_agreement`, or ``"–"``); ``why they differ`` (the cases
+    whose outcomes differ, how many of ours lie within the noise, and, when ``profile`` is not
+    ``"paper"``, that our numbers come from a smaller budget than the paper's protocol; ``"–"``
+    when nothing differs).
+    """
+    theirs = {check.claim_id: check for check in paper}
+    agreement = case_agreement(ours, paper)
+    rows = []
+    for check in ours:
+        other = theirs.get(check.claim_id)
+        row = agreement.loc[check.claim_id]
+        compared = int(row["compared"])
+        reasons = []
+        if check.verdict == "not testable":
+            reasons.append(f"not testable on our numbers: {check.evidence}")
+        elif other is not None and other.verdict == "not testable":
+            reasons.append(f"the paper's numbers cannot test it: {other.evidence}")
+        if row["differences"]:
+            reasons.append(f"differs in {row['differences']}")
+        if row["within_noise"]:
+            reasons.append(f"{int(row['within_noise'])} of ours within the noise")
+        if reasons and profile is not None and profile != "paper":
+            reasons.append(f"our numbers come from the `{profile}` budget, not the paper's")
+        rows.append(
+            {
+                "claim": check.claim,
+                "the paper's evidence": (
+                    "–" if other is None else f"{other.verdict} ({other.score})"
+                ),
+                "ours": f"{check.verdict} ({check.score})",
+                "cases agreeing": f"{int(row['agree'])} of {compared}" if compared else "–",
+                "why they differ": "; ".join(reasons) if reasons else "–",
+            }
+        )
+    return pd.DataFrame(rows, index=[check.claim_id for check in ours])
