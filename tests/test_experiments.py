@@ -17,7 +17,6 @@ from deepstock.paper.experiments import (
     dataset_on_split,
     proxy_comparison,
     proxy_full_length,
-    reproduce_stored_runs,
     run_experiment,
     setting4,
     setting_benchmark,
