@@ -21,6 +21,7 @@ from deepstock.paper.experiments import (
     setting4,
     setting_benchmark,
     settings_comparison,
+    state_spread,
     trials_to_beat_ds,
 )
 from deepstock.results.store import (
@@ -280,3 +281,32 @@ def test_committed_quick_results_reproduce():
     )
     assert len(table) == len(sample)
     assert (table["max_abs_diff"] < 1e-6).all(), table.to_string()
+
+
+def test_state_spread_ratio_and_its_block_bootstrap_interval():
+    rng = np.random.default_rng(3)
+    wide, narrow = rng.normal(0, 3.0, 4000), rng.normal(0, 1.0, 4000)
+
+    def frame(none, base):
+        return pd.DataFrame(
+            {
+                "regularization": ["none"] * len(none) + ["base"] * len(base),
+                "pipeline_0": np.concatenate([none, base]),
+            }
+        )
+
+    row = state_spread(frame(wide, narrow), block=10, n_boot=200).iloc[0]
+    assert row["ratio"] == pytest.approx(np.std(narrow, ddof=1) / np.std(wide, ddof=1))
+    assert row["ratio_low"] < 1 / 3 < row["ratio_high"] < 1
+    assert row["narrower_with_base"] is not None and bool(row["narrower_with_base"])
+    same = state_spread(frame(wide, rng.normal(0, 3.0, 4000)), block=10, n_boot=200).iloc[0]
+    assert same["ratio_low"] < 1 < same["ratio_high"] and same["narrower_with_base"] is None
+    wider = state_spread(frame(narrow, wide), block=10, n_boot=200).iloc[0]
+    assert wider["narrower_with_base"] is not None and not bool(wider["narrower_with_base"])
+    # the same seed gives the same interval
+    again = state_spread(frame(wide, narrow), block=10, n_boot=200).iloc[0]
+    assert again["ratio_low"] == row["ratio_low"]
+    with pytest.raises(ValueError, match="block must be an integer"):
+        state_spread(frame(wide, narrow), block=0)
+    with pytest.raises(ValueError, match="fewer than two blocks"):
+        state_spread(frame(wide[:5], narrow), block=10)

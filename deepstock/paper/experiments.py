@@ -53,6 +53,7 @@ from deepstock.methods.train import train
 from deepstock.model.dataset import InventoryDataset
 from deepstock.model.heuristics import incumbent_metrics
 from deepstock.model.optimal import benchmark_losses, gap_pct
+from deepstock.model.simulator import InventorySimulator
 from deepstock.paper.reported import (
     METHOD_PAIRS,
     PAPER_TRIALS_TO_BEAT_DS,
@@ -88,6 +89,7 @@ __all__ = [
     "experiment_costs",
     "figure2",
     "figure3",
+    "state_spread",
     "proxy_comparison",
     "proxy_full_length",
     "reproduce_stored_runs",
@@ -616,10 +618,96 @@ def figure3(
         frame.insert(0, "env_step", np.arange(1, len(frame) + 1))
         frame.insert(0, "regularization", regularization)
         states.append(frame)
+    states_frame = pd.concat(states, ignore_index=True)
+    # one resampled block per episode: the states of an episode are not independent draws
+    window_start, _ = InventorySimulator.from_dataset(dataset.subset("train")).step_windows()
+    episode_steps = int((window_start < dataset.horizon).sum(dim=1).max())
     return {
         "critic": pd.concat(critic, ignore_index=True),
-        "states": pd.concat(states, ignore_index=True),
+        "states": states_frame,
+        "spread": state_spread(states_frame, block=episode_steps, seed=context.seed + seed),
     }
+
+
+def state_spread(
+    states: pd.DataFrame,
+    column: str = "pipeline_0",
+    *,
+    block: int = 16,
+    n_boot: int = 1000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """How much narrower the replay buffer's states are with Base than with None, with an interval.
+
+    The statistic is the ratio of standard deviations of ``column`` (the on-hand inventory by
+    default, in units): ``std(Base) / std(None)``; below 1, Base's states are narrower. Its
+    interval is a moving-block bootstrap: each run's series of states (in the order stored) is
+    rebuilt from blocks of ``block`` consecutive env steps drawn at random (circularly), so the
+    dependence within an episode is kept, the two runs are resampled independently, and the
+    interval holds the central ``level`` of the ``n_boot`` ratios.
+
+    Args:
+        states: ``figure3(...)["states"]``: ``regularization`` (``none``/``base``) and
+            ``column``.
+        column: the state entry.
+        block: env steps per resampled block (:func:`figure3` passes the episode length).
+        n_boot: bootstrap draws; ``level``: the interval's coverage, in (0, 1).
+        seed: seeds the draws.
+
+    Returns:
+        One row: ``std_none``, ``std_base`` (units), ``ratio``, ``ratio_low``, ``ratio_high``,
+        ``level``, ``block``, ``n_boot`` and ``narrower_with_base`` (the whole interval is
+        below 1: ``True``; above: ``False``; it contains 1: ``None``).
+    """
+    for name, value, low in (("block", block, 1), ("n_boot", n_boot, 10)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
+    if not 0.0 < float(level) < 1.0:
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
+    if column not in states.columns:
+        raise ValueError(f"states has no column {column!r}; it has {list(states.columns)}")
+    series = {
+        r: states.loc[states["regularization"] == r, column].to_numpy(dtype=float)
+        for r in ("none", "base")
+    }
+    for r, values in series.items():
+        if len(values) < 2 * block:
+            raise ValueError(
+                f"the {r} run has {len(values)} states, fewer than two blocks of {block}"
+            )
+    rng = np.random.default_rng(seed)
+
+    def resampled_std(values: np.ndarray) -> np.ndarray:
+        n = len(values)
+        blocks = -(-n // block)
+        out = np.empty(n_boot)
+        for first in range(0, n_boot, 100):  # 100 draws at a time keeps memory small
+            count = min(100, n_boot - first)
+            starts = rng.integers(0, n, size=(count, blocks, 1))
+            index = ((starts + np.arange(block)) % n).reshape(count, -1)[:, :n]
+            out[first : first + count] = values[index].std(axis=1, ddof=1)
+        return out
+
+    std_none, std_base = (float(series[r].std(ddof=1)) for r in ("none", "base"))
+    ratios = resampled_std(series["base"]) / resampled_std(series["none"])
+    tail = (1.0 - float(level)) / 2.0
+    low, high = (float(q) for q in np.quantile(ratios, [tail, 1.0 - tail]))
+    return pd.DataFrame(
+        [
+            {
+                "std_none": std_none,
+                "std_base": std_base,
+                "ratio": std_base / std_none,
+                "ratio_low": low,
+                "ratio_high": high,
+                "level": float(level),
+                "block": block,
+                "n_boot": n_boot,
+                "narrower_with_base": True if high < 1 else (False if low > 1 else None),
+            }
+        ]
+    )
 
 
 # ------------------------------------------------------------------ tuned configurations
