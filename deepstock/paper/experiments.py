@@ -798,7 +798,9 @@ def setting4(
     """DS with Base over N x H (Figure 4, Table 9), tuned on the IID search space.
 
     Returns ``results``: one row per (N, H): ``benchmark_val_loss``, ``benchmark_test_loss``
-    (critical fractile), ``val_loss``, ``test_loss``, gaps in %, and the paper's numbers.
+    (critical fractile), ``val_loss``, ``test_loss``, gaps in %, ``val_loss_se`` and
+    ``test_loss_se`` with ``spread_over`` and ``spread_n`` (:func:`winner_spread`), and the
+    paper's numbers.
     """
 
     for value, name in ((n_skus, "n_skus"), (horizons, "horizons")):
@@ -824,6 +826,8 @@ def setting4(
                 "val_gap_pct": gap_pct(summary["val_loss"], bench["val_loss"]),
                 "test_gap_pct": gap_pct(summary["test_loss"], bench["test_loss"]),
                 "runs": len(tuning.trials) + len(tuning.confirm),
+                # the spread of the losses (over repeats, else over the winner's seeds)
+                **winner_spread(tuning),
                 "benchmark_test_cap_binding_rate": bench["test_cap_binding_rate"],
                 "test_cap_binding_rate": winner_cap_binding_rate(tuning, context.store),
             }

@@ -255,10 +255,18 @@ def _figure3_line(tables: Mapping[str, pd.DataFrame], record_steps: int) -> str:
         spread[regularization] = float(stored[column].std())
         run = critic[critic["regularization"] == regularization]
         loss[regularization] = float(run["critic_loss"].mean())
+    ratio = ""
+    if "spread" in tables and len(tables["spread"]):
+        row = tables["spread"].iloc[0]
+        ratio = (
+            f" (ratio {row['ratio']:.2f}, {100 * row['level']:.0f} % interval "
+            f"{row['ratio_low']:.2f} to {row['ratio_high']:.2f})"
+        )
     return (
         f"first {record_steps:,} steps: on-hand std in the replay buffer None "
-        f"{_num(spread['none'], 1)} vs Base {_num(spread['base'], 1)} units, mean critic loss "
-        f"None {loss['none']:.3g} vs Base {loss['base']:.3g} (the paper: both smaller with Base)"
+        f"{_num(spread['none'], 1)} vs Base {_num(spread['base'], 1)} units{ratio}, mean "
+        f"critic loss None {loss['none']:.3g} vs Base {loss['base']:.3g} (the paper: both "
+        "smaller with Base)"
     )
 
 
