@@ -143,3 +143,30 @@ def test_no_private_attribute_of_another_object(path):
             continue
         problems.append(f"line {node.lineno}: {ast.unparse(node)}")
     assert not problems, problems
+
+
+#: The project's own text: what a user reads (package, chapters, book pages, data formats,
+#: scripts, the committed datasets' metadata). The tests are left out (this one names the
+#: strings it looks for).
+_PROJECT_TEXT = ("deepstock", "notebooks", "book", "scripts", "perf", "assignments", "instructor")
+#: Documents outside the repository that the project must not cite (it stands on its own).
+_OUTSIDE_DOCUMENTS = ("SPEC" + ".md", "../" + "shared")
+
+
+def test_the_project_cites_no_document_outside_the_repository():
+    root = PACKAGE.parent
+    files = [p for folder in _PROJECT_TEXT for p in (root / folder).rglob("*") if p.is_file()]
+    files += [root / "README.md", root / "data" / "README.md", root / "Makefile"]
+    files += list((root / "data" / "datasets").rglob("meta.json"))
+    citing = []
+    for path in files:
+        if "__pycache__" in path.parts or "generated" in path.parts:
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue  # a binary file
+        citing += [
+            f"{path.relative_to(root)}: {name}" for name in _OUTSIDE_DOCUMENTS if name in text
+        ]
+    assert not citing, citing
