@@ -19,6 +19,7 @@ from deepstock.paper.overview import (
     paper_overview,
 )
 from deepstock.paper.tables import method_label
+from deepstock.paper.verdict import check_base_improves_test_loss
 from deepstock.results.store import MissingRunError, ResultStore
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -82,6 +83,8 @@ def test_the_numbers_are_those_of_the_experiments(quick_overview, no_training) -
     results = settings["results"][settings["results"]["in_paper"]]
     figure1 = _median_abs(results["test_gap_pct"], results["paper_test_gap_pct"])
     assert f"over the 18 pairs: {figure1} points" in how["Figure 1"]
+    base = check_base_improves_test_loss(results)
+    assert f"Base lowers the test loss in {base.score} (setting, method)" in how["Figure 1"]
     for item, setting in (
         ("Table 6", "setting1"),
         ("Table 7", "setting2"),

@@ -31,6 +31,7 @@ from deepstock.paper.tables import (
     paper_training_lengths,
     training_lengths,
 )
+from deepstock.paper.verdict import check_base_improves_test_loss
 from deepstock.results.store import MissingRunError
 from deepstock.tuning.profiles import PROFILES
 
@@ -193,18 +194,13 @@ def _figure1_line(tables: Mapping[str, pd.DataFrame]) -> str:
     rows = results[results["in_paper"].astype(bool)]
     median = _median_abs(rows["test_gap_pct"], rows["paper_test_gap_pct"])
 
-    def base_wins(frame: pd.DataFrame, column: str) -> tuple[int, int]:
-        table = frame.pivot_table(
-            index=["setting", "method"], columns="regularization", values=column
-        ).dropna()
-        return int((table["base"] < table["none"]).sum()), len(table)
-
-    ours, cases = base_wins(rows, "test_loss")
-    theirs, paper_cases = base_wins(paper_settings_table(), "test_loss")
+    # the verdict's check, noise rule included (one definition of "Base lowers the loss")
+    ours = check_base_improves_test_loss(rows)
+    theirs = check_base_improves_test_loss(paper_settings_table())
     return (
         f"median |test gap − paper's| over the {len(rows)} pairs: {_num(median)} points; "
-        f"Base lowers the test loss in {ours} of {cases} (setting, method) cases "
-        f"(the paper: {theirs} of {paper_cases})"
+        f"Base lowers the test loss in {ours.score} (setting, method) cases "
+        f"(the paper: {theirs.score})"
     )
 
 
@@ -246,27 +242,16 @@ def _figure2_line(tables: Mapping[str, pd.DataFrame], context: ExperimentContext
 
 
 def _figure3_line(tables: Mapping[str, pd.DataFrame], record_steps: int) -> str:
-    critic, states = tables["critic"], tables["states"]
-    spread, loss = {}, {}
-    for regularization in ("none", "base"):
-        stored = states[states["regularization"] == regularization]
-        # the on-hand inventory of the state (the critic chapter's measure)
-        column = "pipeline_0" if "pipeline_0" in stored.columns else stored.columns[2]
-        spread[regularization] = float(stored[column].std())
-        run = critic[critic["regularization"] == regularization]
-        loss[regularization] = float(run["critic_loss"].mean())
-    ratio = ""
-    if "spread" in tables and len(tables["spread"]):
-        row = tables["spread"].iloc[0]
-        ratio = (
-            f" (ratio {row['ratio']:.2f}, {100 * row['level']:.0f} % interval "
-            f"{row['ratio_low']:.2f} to {row['ratio_high']:.2f})"
-        )
+    critic = tables["critic"]
+    loss = critic.groupby("regularization")["critic_loss"].mean()
+    # the on-hand spread and its interval, as the critic chapter states them
+    spread = tables["spread"].iloc[0]
     return (
         f"first {record_steps:,} steps: on-hand std in the replay buffer None "
-        f"{_num(spread['none'], 1)} vs Base {_num(spread['base'], 1)} units{ratio}, mean "
-        f"critic loss None {loss['none']:.3g} vs Base {loss['base']:.3g} (the paper: both "
-        "smaller with Base)"
+        f"{_num(spread['std_none'], 1)} vs Base {_num(spread['std_base'], 1)} units (ratio "
+        f"{spread['ratio']:.2f}, {100 * spread['level']:.0f} % interval "
+        f"{spread['ratio_low']:.2f} to {spread['ratio_high']:.2f}), mean critic loss None "
+        f"{loss['none']:.3g} vs Base {loss['base']:.3g} (the paper: both smaller with Base)"
     )
 
 
@@ -309,9 +294,9 @@ def _table1_line(tables: Mapping[str, pd.DataFrame]) -> str:
 
 # ------------------------------------------------------------------ the table
 def _not_computed(error: MissingRunError, profile: str) -> str:
-    counted = f"{error.missing} of {error.total} runs" if error.total else f"{error.missing} run"
     return (
-        f"{NOT_COMPUTED}: the store of profile `{profile}` lacks {error.what} ({counted} missing)"
+        f"{NOT_COMPUTED}: the store of profile `{profile}` lacks {error.what} "
+        f"({error.counted} missing)"
     )
 
 

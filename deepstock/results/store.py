@@ -157,12 +157,18 @@ class MissingRunError(ValueError):
     """
 
     def __init__(self, what: str, missing: int, total: int | None, root: Path) -> None:
-        counted = f"{missing} of {total} runs" if total is not None else f"{missing} run"
+        self.what, self.missing, self.total, self.root = what, missing, total, root
         super().__init__(
             f"not in the result store {root} (stored-only, nothing is trained): {what}; "
-            f"{counted} missing. Run the experiment without --stored-only to compute them"
+            f"{self.counted} missing. Run the experiment without --stored-only to compute them"
         )
-        self.what, self.missing, self.total, self.root = what, missing, total, root
+
+    @property
+    def counted(self) -> str:
+        """How many runs are missing, in words (``"3 of 12 runs"``, ``"1 run"``)."""
+        if self.total is not None:
+            return f"{self.missing} of {self.total} runs"
+        return f"{self.missing} run"
 
     def __reduce__(self):  # keeps the attributes when raised in a worker process
         return (type(self), (self.what, self.missing, self.total, self.root))
@@ -505,6 +511,12 @@ class ResultStore:
         # half-written record never sits among the records
         atomic_write(path, data, tmp_dir=self.root / "tmp")
 
+    def _write_record(self, record: dict[str, Any]) -> None:
+        """Checksum ``record`` (without a ``checksum`` entry) and write it under its key."""
+        record["checksum"] = sha256_text(canonical_json(record))
+        text = json.dumps(record, sort_keys=True, indent=1, allow_nan=True) + "\n"
+        self._write_atomic(self.path(record["key"]), text.encode("utf-8"))
+
     # ---- records ----------------------------------------------------------------------------
     def put(
         self,
@@ -563,9 +575,7 @@ class ResultStore:
             "extras_dropped": sorted(dropped),
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         }
-        record["checksum"] = sha256_text(canonical_json(record))
-        text = json.dumps(record, sort_keys=True, indent=1, allow_nan=True) + "\n"
-        self._write_atomic(self.path(key), text.encode("utf-8"))
+        self._write_record(record)
         return key
 
     def label_cpu_capability(self, key: str, capability: str) -> bool:
@@ -583,9 +593,7 @@ class ResultStore:
             return False
         record.pop("checksum")
         record["code_version"]["cpu_capability"] = str(capability)
-        record["checksum"] = sha256_text(canonical_json(record))
-        text = json.dumps(record, sort_keys=True, indent=1, allow_nan=True) + "\n"
-        self._write_atomic(self.path(key), text.encode("utf-8"))
+        self._write_record(record)
         return True
 
     def rekey_dataset(self, old_fingerprint: str, new_fingerprint: str) -> dict[str, str]:
@@ -596,8 +604,8 @@ class ResultStore:
         fingerprint too, and this rewrites each record under its new key (identity, fingerprint,
         key and checksum; its array and policy files are renamed with it), the new record first,
         then the old one removed. Interrupted, it resumes: a run already moved is skipped.
-        Tuning studies name the fingerprint through their own hashes: they are rebuilt by
-        running the tuning again over the moved runs (each run is then read, not trained).
+        Tuning studies hash the fingerprint into their names and hold their runs' keys: the
+        caller renames them (``scripts/migrate_proxy_description.py`` shows how).
 
         Returns:
             ``{old key: new key}`` of the runs moved.
@@ -619,7 +627,7 @@ class ResultStore:
             old_key = record["key"]
             identity = {**record["identity"], "dataset": new_fingerprint}
             new_key = sha256_text(canonical_json(identity))[:_KEY_LENGTH]
-            old_path, new_path = self.path(old_key), self.path(new_key)
+            old_path = self.path(old_key)
             record.pop("checksum")
             record["key"], record["identity"] = new_key, identity
             record["dataset"] = {**record["dataset"], "fingerprint": new_fingerprint}
@@ -630,9 +638,7 @@ class ResultStore:
                 self._write_atomic(
                     self.policy_path(new_key), self.policy_path(old_key).read_bytes()
                 )
-            record["checksum"] = sha256_text(canonical_json(record))
-            text = json.dumps(record, sort_keys=True, indent=1, allow_nan=True) + "\n"
-            self._write_atomic(new_path, text.encode("utf-8"))
+            self._write_record(record)
             for path in (old_path, self._npz_path(old_key), self.policy_path(old_key)):
                 path.unlink(missing_ok=True)
             moved[old_key] = new_key

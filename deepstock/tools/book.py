@@ -794,7 +794,7 @@ def build_book(
 
     fallback_profile = PROFILE_FALLBACKS.get(profile) if fallback and stored_only else None
     # an empty store holds nothing of any page: no need to try the profile asked for first
-    profile_has_runs = any(ResultStore.for_profile(profile).keys())
+    profile_has_runs = fallback_profile is not None and any(ResultStore.for_profile(profile).keys())
 
     cache = _read_cache(layout)
     inputs = _inputs_digest(layout)
@@ -999,7 +999,8 @@ def _parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="build the results chapters from the result store alone, never train (a missing "
-        "run fails its chapter); default: on for the committed profile quick, off otherwise "
+        "run fails its chapter); default: on for the committed profiles quick and paper, off "
+        "otherwise "
         "(--no-stored-only trains what is missing)",
     )
     parser.add_argument(
