@@ -1062,7 +1062,7 @@ def scoreboard(
         if row["within_noise"]:
             reasons.append(f"{int(row['within_noise'])} of ours within the noise")
         if reasons and profile is not None and profile != "paper":
-            reasons.append(f"our numbers come from the `{profile}` budget, not the paper's")
+            reasons.append(f"our numbers come from the {profile} budget, not the paper's")
         rows.append(
             {
                 "claim": check.claim,
