@@ -15,10 +15,12 @@ import http.server
 import io
 import json
 import os
+import queue
 import re
 import shutil
 import subprocess
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
@@ -424,6 +426,44 @@ def _expected_counts(layout: BookLayout, entry: str) -> tuple[int, int, bool]:
     return html_tables + markdown_tables, figures, has_math
 
 
+def _check_page(
+    binary: str, url: str, entry: str, layout: BookLayout, shots: Path, profile: Path
+) -> None:
+    """Open one page of the built book in headless Chromium and check what a reader sees."""
+    command = _chromium_command(binary, profile)
+    dom = subprocess.run(
+        [*command, "--dump-dom", url], capture_output=True, text=True, timeout=120
+    ).stdout
+    found = re.search(r'<pre id="deepstock-browser-check"[^>]*>(.*?)</pre>', dom, flags=re.S)
+    assert found, f"{entry}: the page did not finish loading in Chromium"
+    check = json.loads(html.unescape(found.group(1)))
+
+    assert check["title"].strip(), f"{entry}: empty <title>"
+    assert len(check["h1"]) == 1 and check["h1"][0].strip(), f"{entry}: {check['h1']}"
+    assert check["textLength"] > 300, f"{entry}: almost no text"
+    assert not check["traceback"], f"{entry}: shows a traceback"
+    assert check["errorOutputs"] == 0, f"{entry}: shows error or stderr output"
+    broken = [i["src"] for i in check["images"] if not i["complete"] or i["width"] == 0]
+    assert not broken, f"{entry}: images that did not load: {broken}"
+    tables, figures, has_math = _expected_counts(layout, entry)
+    assert check["tables"] >= tables, f"{entry}: {check['tables']} tables < {tables}"
+    assert check["figureImages"] >= figures, f"{entry}: {check['figureImages']} figures < {figures}"
+    if has_math:
+        assert check["math"] > 0, f"{entry}: math expected, none in the page"
+        assert check["typeset"] >= check["math"], f"{entry}: math not typeset"
+    assert not check["mathErrors"], f"{entry}: TeX errors {check['mathErrors']}"
+
+    shot = shots / f"{entry.replace('/', '__')}.png"
+    height = min(max(int(check["height"]), 800), 12_000)  # the whole page
+    subprocess.run(
+        [*command, f"--window-size=1280,{height}", f"--screenshot={shot}", url],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert shot.is_file() and shot.stat().st_size > 10_000, f"{entry}: no screenshot"
+
+
 @pytest.mark.book
 def test_smoke_book_renders_in_chromium(tmp_path: Path) -> None:
     binary = _chromium()
@@ -451,44 +491,21 @@ def test_smoke_book_renders_in_chromium(tmp_path: Path) -> None:
     shots.mkdir(parents=True, exist_ok=True)
     try:
         base = f"http://127.0.0.1:{server.server_address[1]}"
-        for entry in toc_files(layout.toc):
-            url = f"{base}/{entry}.html"
-            command = _chromium_command(binary, tmp_path / "chromium-profile")
-            dom = subprocess.run(
-                [*command, "--dump-dom", url], capture_output=True, text=True, timeout=120
-            ).stdout
-            found = re.search(
-                r'<pre id="deepstock-browser-check"[^>]*>(.*?)</pre>', dom, flags=re.S
-            )
-            assert found, f"{entry}: the page did not finish loading in Chromium"
-            check = json.loads(html.unescape(found.group(1)))
+        # Chromium mostly waits on a page (its virtual time budget), so two pages at a time;
+        # each worker has a profile folder of its own (Chromium locks the one it uses)
+        profiles: queue.Queue[Path] = queue.Queue()
+        for number in range(2):
+            profiles.put(tmp_path / f"chromium-profile-{number}")
 
-            assert check["title"].strip(), f"{entry}: empty <title>"
-            assert len(check["h1"]) == 1 and check["h1"][0].strip(), f"{entry}: {check['h1']}"
-            assert check["textLength"] > 300, f"{entry}: almost no text"
-            assert not check["traceback"], f"{entry}: shows a traceback"
-            assert check["errorOutputs"] == 0, f"{entry}: shows error or stderr output"
-            broken = [i["src"] for i in check["images"] if not i["complete"] or i["width"] == 0]
-            assert not broken, f"{entry}: images that did not load: {broken}"
-            tables, figures, has_math = _expected_counts(layout, entry)
-            assert check["tables"] >= tables, f"{entry}: {check['tables']} tables < {tables}"
-            assert check["figureImages"] >= figures, (
-                f"{entry}: {check['figureImages']} figures < {figures}"
-            )
-            if has_math:
-                assert check["math"] > 0, f"{entry}: math expected, none in the page"
-                assert check["typeset"] >= check["math"], f"{entry}: math not typeset"
-            assert not check["mathErrors"], f"{entry}: TeX errors {check['mathErrors']}"
+        def check(entry: str) -> None:
+            profile = profiles.get()
+            try:
+                _check_page(binary, f"{base}/{entry}.html", entry, layout, shots, profile)
+            finally:
+                profiles.put(profile)
 
-            shot = shots / f"{entry.replace('/', '__')}.png"
-            height = min(max(int(check["height"]), 800), 12_000)  # the whole page
-            subprocess.run(
-                [*command, f"--window-size=1280,{height}", f"--screenshot={shot}", url],
-                capture_output=True,
-                timeout=120,
-                check=False,
-            )
-            assert shot.is_file() and shot.stat().st_size > 10_000, f"{entry}: no screenshot"
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            list(pool.map(check, toc_files(layout.toc)))  # re-raises a page's failed check
     finally:
         server.shutdown()
         server.server_close()
